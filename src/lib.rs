@@ -1,1 +1,22 @@
+//! sluice: a log pipeline that runs Logstash pipeline configs.
+//!
+//! # Layout
+//! - `config`: the Logstash config language (parser, AST, compiler), settings files, `${VAR}`.
+//! - `event`: the event, field references, sprintf templates, Joda date formats, timestamps.
+//! - `pipeline`: the runtime — workers, batches, conditionals, routing, acknowledgements,
+//!   shutdown and reload.
+//! - `queue`: the bounded queue between inputs and workers.
+//! - `codec`: bytes to events and back (line, plain, json, json_lines, rubydebug, dots).
+//! - `inputs`, `filters`, `outputs`: one module per plugin and one registry table per kind.
+//! - `metrics`: the counters every pipeline and plugin keeps.
+
+pub mod codec;
+pub mod config;
 pub mod event;
+pub mod filters;
+pub mod inputs;
+pub mod metrics;
+pub mod outputs;
+pub mod pipeline;
+pub mod queue;
+pub mod util;

@@ -13,7 +13,7 @@ pub mod timestamp;
 
 pub use field_ref::{FieldRef, FieldRefError, Segment};
 pub use serde_json::Value;
-pub use template::{Template, TemplateError};
+pub use template::{write_value as template_value, Template, TemplateError};
 
 use chrono::{DateTime, Utc};
 use std::borrow::Cow;

@@ -1,0 +1,98 @@
+//! Inputs: tokio tasks that turn the outside world into events.
+//!
+//! An input is built from its config block, then `run` with an `InputContext`: a sink that
+//! queues events (waiting while the queue is full, which is how backpressure reaches the
+//! socket), a cancellation token that says "stop reading, flush what you hold, return", and its
+//! counters. An input that finishes by itself (stdin at end of file, generator done) just returns;
+//! when every input of a pipeline has returned, the pipeline drains and stops.
+
+pub mod generator;
+pub mod stdin;
+pub mod tcp;
+
+use crate::config::args::Args;
+use crate::config::compile::BuildContext;
+use crate::config::error::ConfigError;
+use crate::event::Event;
+use crate::metrics::PluginMetrics;
+use crate::pipeline::ack::{Ack, AckWait};
+use crate::pipeline::decorate::Decorations;
+use crate::queue::memory::{QueueClosed, QueueWriter};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
+
+pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
+pub type InputError = Box<dyn std::error::Error + Send + Sync>;
+
+pub trait Input: Send {
+    fn run(self: Box<Self>, ctx: InputContext) -> BoxFuture<Result<(), InputError>>;
+}
+
+/// One entry of the input registry.
+pub struct InputPlugin {
+    pub name: &'static str,
+    pub build: fn(&mut Args, &BuildContext) -> Result<Box<dyn Input>, ConfigError>,
+}
+
+/// Every input sluice has. Adding one: its module, and one line here.
+pub const INPUTS: &[InputPlugin] = &[
+    InputPlugin { name: "generator", build: generator::build },
+    InputPlugin { name: "stdin", build: stdin::build },
+    InputPlugin { name: "tcp", build: tcp::build },
+];
+
+pub struct InputContext {
+    pub sink: EventSink,
+    pub shutdown: CancellationToken,
+    pub metrics: Arc<PluginMetrics>,
+}
+
+/// Where an input puts its events. Cloneable: one per connection task.
+#[derive(Clone)]
+pub struct EventSink {
+    queue: QueueWriter,
+    decorations: Arc<Decorations>,
+    metrics: Arc<PluginMetrics>,
+}
+
+impl EventSink {
+    pub fn new(queue: QueueWriter, decorations: Arc<Decorations>, metrics: Arc<PluginMetrics>) -> EventSink {
+        EventSink { queue, decorations, metrics }
+    }
+
+    fn prepare(&self, events: &mut [Event]) {
+        if !self.decorations.is_empty() {
+            for e in events.iter_mut() {
+                self.decorations.apply(e);
+            }
+        }
+        self.metrics.add_out(events.len() as u64);
+    }
+
+    /// Queue events, waiting while the queue is full.
+    pub async fn send(&self, mut events: Vec<Event>) -> Result<(), QueueClosed> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        self.prepare(&mut events);
+        self.queue.push(events, None).await
+    }
+
+    /// Queue events and learn when every output has them (or a filter dropped them on purpose).
+    pub async fn send_acked(&self, mut events: Vec<Event>) -> Result<AckWait, QueueClosed> {
+        let (ack, wait) = Ack::new(events.len());
+        if events.is_empty() {
+            return Ok(wait);
+        }
+        self.prepare(&mut events);
+        self.queue.push(events, Some(ack)).await?;
+        Ok(wait)
+    }
+
+    /// The largest chunk worth building before sending (the queue's size).
+    pub fn capacity(&self) -> usize {
+        self.queue.capacity()
+    }
+}

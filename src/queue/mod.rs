@@ -1,0 +1,3 @@
+//! Queues between inputs and pipeline workers.
+pub mod memory;
+pub use memory::{Chunk, MemoryQueue, QueueReader, QueueWriter};
