@@ -11,6 +11,11 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
+/// Events are built on I/O threads and freed on worker threads; glibc's allocator serialises
+/// those cross-thread frees on arena locks (measured: a third of the CPU), mimalloc does not.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser, Debug)]
 #[command(name = "sluice", version, about = "Runs Logstash pipeline configs: inputs, filters, outputs.")]
 #[command(args_conflicts_with_subcommands = true)]
@@ -241,6 +246,18 @@ fn spec_from(s: &Settings, source: ConfigSource) -> Result<PipelineSpec, String>
     })
 }
 
+/// The HTTP API settings, or `None` when `api.enabled: false`.
+fn api_settings(args: &RunArgs, s: &Settings) -> Result<Option<sluice::metrics::api::ApiSettings>, String> {
+    if s.bool("api.enabled").map_err(|e| e.to_string())? == Some(false) {
+        return Ok(None);
+    }
+    let host = args.api_host.clone().or_else(|| s.get("api.http.host").or(s.get("http.host")).map(String::from)).unwrap_or_else(|| "127.0.0.1".into());
+    let port_spec = args.api_port.clone().or_else(|| s.get("api.http.port").or(s.get("http.port")).map(String::from)).unwrap_or_else(|| "9600-9700".into());
+    let ports = sluice::metrics::api::parse_ports(&port_spec).ok_or_else(|| format!("api.http.port must be a port or a range like 9600-9700, not `{port_spec}`"))?;
+    let node_name = args.node_name.clone().or_else(|| s.get("node.name").map(String::from)).unwrap_or_else(|| sluice::util::hostname().to_string());
+    Ok(Some(sluice::metrics::api::ApiSettings { host, ports, node_name }))
+}
+
 fn run(args: RunArgs) -> ExitCode {
     let dir = args.path_settings.clone().or_else(settings::default_settings_dir);
     let file_settings = load_settings(dir.as_deref()).unwrap_or_default();
@@ -306,6 +323,13 @@ fn run(args: RunArgs) -> ExitCode {
             .and_then(|v| settings::parse_duration(v, Duration::from_secs(1)))
             .unwrap_or(Duration::from_secs(3))
     });
+    let api = match api_settings(&args, &file_settings) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(1);
+        }
+    };
     let code = runtime.block_on(async move {
         let reload_args = args.clone();
         let mut manager = Manager::new(Box::new(move || specs(&reload_args)), reload);
@@ -315,7 +339,14 @@ fn run(args: RunArgs) -> ExitCode {
             }
             return ExitCode::from(1);
         }
+        let api_stop = tokio_util::sync::CancellationToken::new();
+        if let Some(api) = api {
+            if let Err(e) = sluice::metrics::api::serve(api, api_stop.clone()).await {
+                tracing::error!(error = %e, "Cannot start the HTTP API; pipelines keep running without it.");
+            }
+        }
         manager.run().await;
+        api_stop.cancel();
         ExitCode::SUCCESS
     });
     // Inputs blocked in a read (stdin) must not hold the process open.

@@ -75,13 +75,13 @@ impl Event {
     pub fn from_map(mut fields: Map, now: DateTime<Utc>) -> Event {
         let mut timestamp = now;
         let mut bad_timestamp = None;
-        if let Some(ts) = fields.shift_remove("@timestamp") {
+        if let Some(ts) = fields.remove("@timestamp") {
             match ts.as_str().and_then(timestamp::parse_iso8601) {
                 Some(t) => timestamp = t,
                 None => bad_timestamp = Some(ts),
             }
         }
-        let metadata = match fields.shift_remove("@metadata") {
+        let metadata = match fields.remove("@metadata") {
             Some(Value::Object(m)) => m,
             Some(other) => {
                 // A non-hash @metadata cannot be a metadata store; keep it visible, not lost.
@@ -387,11 +387,11 @@ fn insert_into_array(a: &mut [Value], path: &[Segment], value: Value, r: &FieldR
 fn remove(root: &mut Map, path: &[Segment]) -> Option<Value> {
     let (last, parents) = path.split_last()?;
     if parents.is_empty() {
-        return root.shift_remove(&*last.key);
+        return root.remove(&*last.key);
     }
     let parent = lookup_mut(root, parents)?;
     match parent {
-        Value::Object(m) => m.shift_remove(&*last.key),
+        Value::Object(m) => m.remove(&*last.key),
         Value::Array(a) => {
             let i = resolve_index(a.len(), last.index?)?;
             Some(a.remove(i))

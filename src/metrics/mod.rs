@@ -12,6 +12,10 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+pub mod api;
+pub mod process;
+pub mod prometheus;
+
 /// Counters of one plugin instance.
 #[derive(Debug)]
 pub struct PluginMetrics {
@@ -237,6 +241,10 @@ impl Histogram {
 #[derive(Debug, Default)]
 pub struct Registry {
     pipelines: Mutex<Vec<Arc<PipelineMetrics>>>,
+    /// Reload outcomes per pipeline: (successes, failures).
+    reloads: Mutex<BTreeMap<String, (u64, u64)>>,
+    /// Pipelines that are running (started and not yet stopped), for readiness.
+    running: Mutex<BTreeMap<String, bool>>,
 }
 
 impl Registry {
@@ -254,6 +262,39 @@ impl Registry {
 
     pub fn pipelines(&self) -> Vec<Arc<PipelineMetrics>> {
         self.pipelines.lock().clone()
+    }
+
+    pub fn count_reload(&self, pipeline: &str, ok: bool) {
+        let mut r = self.reloads.lock();
+        let e = r.entry(pipeline.to_string()).or_default();
+        if ok {
+            e.0 += 1;
+        } else {
+            e.1 += 1;
+        }
+    }
+
+    /// (pipeline, "success" | "failure", count) for every pipeline that was ever reloaded.
+    pub fn reloads(&self) -> Vec<(String, &'static str, u64)> {
+        self.reloads
+            .lock()
+            .iter()
+            .flat_map(|(p, (ok, failed))| [(p.clone(), "success", *ok), (p.clone(), "failure", *failed)])
+            .collect()
+    }
+
+    pub fn reload_counts(&self, pipeline: &str) -> (u64, u64) {
+        self.reloads.lock().get(pipeline).copied().unwrap_or_default()
+    }
+
+    pub fn set_running(&self, pipeline: &str, running: bool) {
+        self.running.lock().insert(pipeline.to_string(), running);
+    }
+
+    /// Ready when at least one pipeline is registered and every registered one is running.
+    pub fn ready(&self) -> bool {
+        let r = self.running.lock();
+        !r.is_empty() && r.values().all(|v| *v)
     }
 }
 

@@ -62,11 +62,14 @@ pub struct Manager {
     specs: SpecSource,
     auto_reload: Option<Duration>,
     running: BTreeMap<String, (String, RunningPipeline)>,
+    /// Fingerprints of configs a reload rejected, so a broken file is reported once, not on
+    /// every poll.
+    rejected: BTreeMap<String, String>,
 }
 
 impl Manager {
     pub fn new(specs: SpecSource, auto_reload: Option<Duration>) -> Manager {
-        Manager { specs, auto_reload, running: BTreeMap::new() }
+        Manager { specs, auto_reload, running: BTreeMap::new(), rejected: BTreeMap::new() }
     }
 
     /// Start every pipeline; the first config error stops start-up (nothing runs half-built).
@@ -117,7 +120,7 @@ impl Manager {
         for (id, loaded) in wanted {
             let Some(loaded) = loaded else { continue };
             let fp = loaded.fingerprint();
-            if self.running.get(&id).is_some_and(|(old, _)| *old == fp) {
+            if self.running.get(&id).is_some_and(|(old, _)| *old == fp) || self.rejected.get(&id) == Some(&fp) {
                 continue;
             }
             let plan = match loaded.compile() {
@@ -126,15 +129,23 @@ impl Manager {
                     for e in errors {
                         tracing::error!(pipeline = %id, "Reload rejected, the running pipeline is unchanged:\n{e}");
                     }
+                    crate::metrics::Registry::global().count_reload(&id, false);
+                    // Not retried until the files change again.
+                    self.rejected.insert(id, fp);
                     continue;
                 }
             };
+            self.rejected.remove(&id);
+            let reloaded = self.running.contains_key(&id);
             if let Some((_, old)) = self.running.remove(&id) {
                 tracing::info!(pipeline = %id, "Configuration changed; restarting the pipeline.");
                 old.stop();
                 old.wait().await;
             }
             let running = RunningPipeline::start(plan, &loaded.spec.settings);
+            if reloaded {
+                crate::metrics::Registry::global().count_reload(&id, true);
+            }
             self.running.insert(id, (fp, running));
         }
     }

@@ -74,6 +74,7 @@ impl RunningPipeline {
     pub fn start(plan: Plan, settings: &PipelineSettings) -> RunningPipeline {
         let metrics = plan.metrics.clone();
         Registry::global().register(metrics.clone());
+        Registry::global().set_running(&settings.id, true);
         let (writer, reader) = MemoryQueue::bounded(settings.queue_capacity(), metrics.clone());
         let stop = CancellationToken::new();
         let abort = CancellationToken::new();
@@ -133,7 +134,14 @@ impl RunningPipeline {
                 }
             })
             .await;
-            tracing::info!(pipeline = %id, "Pipeline stopped.");
+            Registry::global().set_running(&id, false);
+            tracing::info!(
+                pipeline = %id,
+                events_in = stages.metrics.events_in(),
+                events_out = stages.metrics.events_out(),
+                events_dropped = stages.metrics.events_dropped(),
+                "Pipeline stopped."
+            );
             let _ = done_tx.send(true);
         });
         tracing::info!(pipeline = %settings.id, workers = settings.workers, batch_size = settings.batch_size, "Pipeline started.");

@@ -1,0 +1,249 @@
+#!/usr/bin/env python3
+"""End-to-end throughput benchmarks of the release binary.
+
+Scenarios (each run REPEAT times, best and median reported):
+  generator -> null          sluice alone, no network
+  tcp json_lines -> null     examples/blast sends ~250-byte JSON lines over 8 connections
+  tcp json_lines -> file     the same, written as JSON lines to a file
+  rsyslog                    Debian's rsyslogd on the same input: imtcp + mmjsonparse + omfile
+
+A run's clock starts when the sender starts and stops when the last event has been processed:
+for sluice when /_node/stats says every event is out, for rsyslog when its output file holds
+every line. CPU seconds and peak RSS of the server are read from /proc.
+
+Usage: python3 benches/e2e.py [--events N] [--repeat R] [--only NAME...]
+Results go to stdout as a Markdown table (paste into docs/PERFORMANCE.md).
+"""
+
+import argparse
+import json
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SLUICE = os.path.join(ROOT, "target", "release", "sluice")
+BLAST = os.path.join(ROOT, "target", "release", "examples", "blast")
+CONNECTIONS = 8
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def wait_port(port, limit=30):
+    end = time.time() + limit
+    while time.time() < end:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.02)
+    raise RuntimeError(f"nothing listening on {port}")
+
+
+def proc_usage(pid):
+    """(cpu seconds, peak RSS bytes) of a live process."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    peak = 0
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                peak = int(line.split()[1]) * 1024
+    return cpu, peak
+
+
+def stats(api_port):
+    with urllib.request.urlopen(f"http://127.0.0.1:{api_port}/_node/stats", timeout=2) as r:
+        return json.load(r)
+
+
+def count_lines(path, state):
+    """Incrementally count newlines in a growing file."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(state["offset"])
+            while True:
+                chunk = f.read(1 << 22)
+                if not chunk:
+                    break
+                state["lines"] += chunk.count(b"\n")
+                state["offset"] += len(chunk)
+    except FileNotFoundError:
+        pass
+    return state["lines"]
+
+
+def blast(port, events):
+    return subprocess.Popen(
+        [BLAST, "--port", str(port), "--events", str(events), "--connections", str(CONNECTIONS)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+
+
+def run_sluice_tcp(events, output, workdir):
+    port, api = free_port(), free_port()
+    out_path = os.path.join(workdir, "sluice-out.jsonl")
+    out = "null {}" if output == "null" else f'file {{ path => "{out_path}" }}'
+    config = f'input {{ tcp {{ host => "127.0.0.1" port => {port} codec => json_lines }} }} output {{ {out} }}'
+    p = subprocess.Popen(
+        [SLUICE, "-e", config, "--path.data", workdir, "--api.http.port", str(api), "--log.level", "warn"],
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_port(port)
+        wait_port(api)
+        cpu0, _ = proc_usage(p.pid)
+        start = time.monotonic()
+        sender = blast(port, events)
+        while stats(api)["pipelines"]["main"]["events"]["out"] < events:
+            time.sleep(0.01)
+        elapsed = time.monotonic() - start
+        sender.wait()
+        cpu1, peak = proc_usage(p.pid)
+        if output == "file":
+            lines = count_lines(out_path, {"offset": 0, "lines": 0})
+            assert lines == events, f"file output has {lines} lines, expected {events}"
+        return elapsed, cpu1 - cpu0, peak
+    finally:
+        p.terminate()
+        p.wait()
+        if os.path.exists(out_path):
+            os.remove(out_path)
+
+
+def run_generator(events, workdir):
+    sample = json.dumps(json.loads(subprocess_line()))
+    config = "input { generator { count => %d message => '%s' codec => json } } output { null {} }" % (events, sample)
+    start = time.monotonic()
+    p = subprocess.Popen([SLUICE, "-e", config, "--path.data", workdir, "--log.level", "warn", "--api.http.port", str(free_port())])
+    _, status = os.waitpid(p.pid, 0)
+    elapsed = time.monotonic() - start
+    assert status == 0
+    return elapsed, None, None
+
+
+def subprocess_line():
+    # The same shape blast sends, for the generator scenario.
+    return (
+        '{"@timestamp":"2024-05-01T12:00:00.000Z","level":"INFO","logger":"com.example.orders.OrderService",'
+        '"thread":"http-nio-8080-exec-12","message":"order 123456 processed for customer 1234 in 123 ms",'
+        '"fields":{"service":"application","conn":3},"seq":123456}'
+    )
+
+
+RSYSLOG_CONF = """
+global(workDirectory="{work}" maxMessageSize="64k")
+main_queue(queue.type="FixedArray" queue.size="200000" queue.dequeueBatchSize="4096" queue.workerThreads="1")
+module(load="imtcp" maxSessions="100")
+module(load="mmjsonparse")
+template(name="alljson" type="string" string="%$!%\\n")
+ruleset(name="bench") {{
+  action(type="mmjsonparse" cookie="")
+  action(type="omfile" file="{out}" template="alljson" asyncWriting="on" ioBufferSize="256k" flushOnTXEnd="off")
+}}
+input(type="imtcp" port="{port}" ruleset="bench")
+"""
+
+
+def ensure_rsyslog():
+    if shutil.which("rsyslogd"):
+        return True
+    if os.geteuid() != 0:
+        return False
+    # Install without starting the packaged service.
+    policy = "/usr/sbin/policy-rc.d"
+    created = not os.path.exists(policy)
+    if created:
+        with open(policy, "w") as f:
+            f.write("#!/bin/sh\nexit 101\n")
+        os.chmod(policy, 0o755)
+    try:
+        env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+        subprocess.run(["apt-get", "install", "-y", "-q", "rsyslog"], check=False, env=env, stdout=subprocess.DEVNULL)
+        if not shutil.which("rsyslogd"):
+            subprocess.run(["apt-get", "update", "-q"], check=False, env=env, stdout=subprocess.DEVNULL)
+            subprocess.run(["apt-get", "install", "-y", "-q", "rsyslog"], check=False, env=env, stdout=subprocess.DEVNULL)
+    finally:
+        if created:
+            os.remove(policy)
+    return shutil.which("rsyslogd") is not None
+
+
+def run_rsyslog(events, workdir):
+    port = free_port()
+    work = tempfile.mkdtemp(dir=workdir)
+    out = os.path.join(work, "out.jsonl")
+    conf = os.path.join(work, "rsyslog.conf")
+    with open(conf, "w") as f:
+        f.write(RSYSLOG_CONF.format(work=work, out=out, port=port))
+    p = subprocess.Popen(["rsyslogd", "-n", "-f", conf, "-i", os.path.join(work, "pid")], stderr=subprocess.DEVNULL)
+    try:
+        wait_port(port)
+        cpu0, _ = proc_usage(p.pid)
+        start = time.monotonic()
+        sender = blast(port, events)
+        state = {"offset": 0, "lines": 0}
+        while count_lines(out, state) < events:
+            time.sleep(0.01)
+        elapsed = time.monotonic() - start
+        sender.wait()
+        cpu1, peak = proc_usage(p.pid)
+        return elapsed, cpu1 - cpu0, peak
+    finally:
+        p.terminate()
+        p.wait()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--events", type=int, default=4_000_000)
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--only", nargs="*")
+    args = ap.parse_args()
+    subprocess.run(["cargo", "build", "--release", "--bin", "sluice", "--example", "blast"], cwd=ROOT, check=True)
+    scenarios = [
+        ("generator -> null", lambda w: run_generator(args.events, w)),
+        ("tcp json_lines -> null", lambda w: run_sluice_tcp(args.events, "null", w)),
+        ("tcp json_lines -> file", lambda w: run_sluice_tcp(args.events, "file", w)),
+    ]
+    if ensure_rsyslog():
+        scenarios.append(("rsyslog imtcp + mmjsonparse -> omfile", lambda w: run_rsyslog(args.events, w)))
+    else:
+        print("rsyslogd not available: skipping the rsyslog comparison", file=sys.stderr)
+    rows = []
+    with tempfile.TemporaryDirectory() as w:
+        for name, fn in scenarios:
+            if args.only and not any(o in name for o in args.only):
+                continue
+            runs = [fn(w) for _ in range(args.repeat)]
+            rates = sorted(args.events / r[0] for r in runs)
+            cpu = [r[1] for r in runs if r[1] is not None]
+            peak = max((r[2] for r in runs if r[2] is not None), default=None)
+            rows.append((name, rates[-1], statistics.median(rates), statistics.median(cpu) if cpu else None, peak))
+            print(f"{name}: best {rates[-1]:,.0f} ev/s, median {statistics.median(rates):,.0f} ev/s", file=sys.stderr)
+    print(f"\n{args.events:,} events of ~250 bytes, {CONNECTIONS} connections, best of {args.repeat}\n")
+    print("| scenario | best events/s | median events/s | server CPU-s per run | peak RSS |")
+    print("|---|---:|---:|---:|---:|")
+    for name, best, med, cpu, peak in rows:
+        cpu_s = f"{cpu:.2f}" if cpu is not None else "—"
+        peak_s = f"{peak / 1048576:.0f} MiB" if peak else "—"
+        print(f"| {name} | {best:,.0f} | {med:,.0f} | {cpu_s} | {peak_s} |")
+
+
+if __name__ == "__main__":
+    main()
