@@ -283,3 +283,34 @@ fn reload_applies_good_configs_and_keeps_running_on_bad_ones() {
     let log = stop(child);
     assert!(log.contains("Reload rejected"), "the rejected reload is logged: {log}");
 }
+
+/// pipelines.yml runs several pipelines in one process, each with its own settings; the
+/// process exits when all of them have finished.
+#[test]
+fn several_pipelines_run_in_one_process() {
+    let dir = temp_dir();
+    let a = dir.path().join("a.jsonl");
+    let b = dir.path().join("b.jsonl");
+    write(dir.path(), "a.conf", &format!(r#"input {{ generator {{ count => 300 }} }} output {{ file {{ path => "{}" }} }}"#, a.display()));
+    write(
+        dir.path(),
+        "settings/pipelines.yml",
+        &format!(
+            "- pipeline.id: first\n  path.config: \"{}/a.conf\"\n  pipeline.workers: 1\n- pipeline.id: second\n  config.string: 'input {{ generator {{ count => 70 message => \"b\" }} }} output {{ file {{ path => \"{}\" }} }}'\n  pipeline.batch.size: 7\n",
+            dir.path().display(),
+            b.display()
+        ),
+    );
+    let settings = dir.path().join("settings");
+    let child = sluice()
+        .args(["--path.settings", settings.to_str().unwrap(), "--path.data", dir.path().to_str().unwrap(), "--api.http.port", "0"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let res = wait_output(child, Duration::from_secs(30));
+    assert!(res.status.success(), "{}", String::from_utf8_lossy(&res.stderr));
+    assert_eq!(count_lines(&a), 300);
+    let b_events = read_jsonl(&b);
+    assert_eq!(b_events.len(), 70);
+    assert!(b_events.iter().all(|e| e["message"] == "b"));
+}

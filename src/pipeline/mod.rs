@@ -169,3 +169,111 @@ impl RunningPipeline {
         let _ = rx.wait_for(|done| *done).await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::compile::{compile, BuildContext};
+    use crate::config::parser::{parse_sources, ParseOptions};
+    use crate::config::source::SourceMap;
+    use crate::event::{Event, Value};
+    use crate::inputs::{BoxFuture, Input, InputError};
+    use crate::pipeline::ack::NotAcknowledged;
+    use tokio::sync::mpsc;
+
+    /// An input that sends the chunks it is given and reports each chunk's acknowledgement.
+    struct ScriptedInput {
+        chunks: Vec<Vec<Event>>,
+        results: mpsc::UnboundedSender<(usize, Result<(), NotAcknowledged>)>,
+    }
+
+    impl Input for ScriptedInput {
+        fn run(self: Box<Self>, ctx: InputContext) -> BoxFuture<Result<(), InputError>> {
+            Box::pin(async move {
+                let mut waits = Vec::new();
+                for (i, chunk) in self.chunks.into_iter().enumerate() {
+                    waits.push((i, ctx.sink.send_acked(chunk).await?));
+                }
+                for (i, w) in waits {
+                    let _ = self.results.send((i, w.await));
+                }
+                // Stay alive until told to stop, like a network input.
+                ctx.shutdown.cancelled().await;
+                Ok(())
+            })
+        }
+    }
+
+    fn events(n: usize, x: i64) -> Vec<Event> {
+        (0..n)
+            .map(|i| {
+                let mut e = Event::new();
+                e.fields_mut().insert("x".into(), Value::from(x));
+                e.fields_mut().insert("i".into(), Value::from(i as u64));
+                e
+            })
+            .collect()
+    }
+
+    fn plan(config: &str, input: ScriptedInput) -> crate::config::compile::Plan {
+        let sources = SourceMap::single("test", config);
+        let ast = parse_sources(&sources, ParseOptions::default()).unwrap();
+        let ctx = BuildContext::new("ack-test", std::env::temp_dir());
+        let mut plan = compile(&ast, &ctx, &|_: &str| None).unwrap_or_else(|e| panic!("{e:?}"));
+        plan.inputs[0].input = Box::new(input);
+        plan
+    }
+
+    fn settings() -> PipelineSettings {
+        PipelineSettings { workers: 2, batch_size: 4, batch_delay: Duration::from_millis(5), ..PipelineSettings::new("ack-test") }
+    }
+
+    /// Acknowledged only once the output has the events; dropped events count as done.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn acks_follow_delivery_and_drops() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out.jsonl");
+        let config = format!(
+            r#"input {{ stdin {{}} }} filter {{ if [x] == 2 {{ drop {{}} }} }} output {{ file {{ path => "{}" }} }}"#,
+            out.display()
+        );
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let input = ScriptedInput { chunks: vec![events(10, 1), events(3, 2), events(7, 1)], results: tx };
+        let running = RunningPipeline::start(plan(&config, input), &settings());
+        let mut delivered_before_ack = Vec::new();
+        for _ in 0..3 {
+            let (i, r) = tokio::time::timeout(Duration::from_secs(10), rx.recv()).await.unwrap().unwrap();
+            assert_eq!(r, Ok(()), "chunk {i}");
+            let lines = std::fs::read_to_string(&out).map(|t| t.lines().count()).unwrap_or(0);
+            delivered_before_ack.push((i, lines));
+        }
+        // Chunk 0's ack came after its 10 events were in the file; chunk 2's after all 17.
+        assert!(delivered_before_ack.iter().any(|(i, n)| *i == 0 && *n >= 10), "{delivered_before_ack:?}");
+        assert!(delivered_before_ack.iter().any(|(i, n)| *i == 2 && *n >= 17), "{delivered_before_ack:?}");
+        running.stop();
+        running.wait().await;
+        assert_eq!(std::fs::read_to_string(&out).unwrap().lines().count(), 17);
+        assert_eq!(running.metrics.events_dropped(), 3);
+        assert_eq!(running.metrics.events_out(), 17);
+    }
+
+    /// An output that keeps failing never lets an acknowledgement through; aborting the
+    /// pipeline resolves the wait as "not acknowledged".
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn failing_output_never_acknowledges() {
+        let dir = tempfile::tempdir().unwrap();
+        // A regular file where the output wants a directory: every write fails.
+        let blocker = dir.path().join("blocker");
+        std::fs::write(&blocker, "").unwrap();
+        let config = format!(r#"input {{ stdin {{}} }} output {{ file {{ path => "{}/out.jsonl" }} }}"#, blocker.display());
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let input = ScriptedInput { chunks: vec![events(5, 1)], results: tx };
+        let running = RunningPipeline::start(plan(&config, input), &settings());
+        assert!(tokio::time::timeout(Duration::from_millis(800), rx.recv()).await.is_err(), "acknowledged despite failing output");
+        running.abort();
+        let (_, r) = tokio::time::timeout(Duration::from_secs(10), rx.recv()).await.unwrap().unwrap();
+        assert_eq!(r, Err(NotAcknowledged));
+        running.wait().await;
+        assert_eq!(running.metrics.events_out(), 0);
+    }
+}

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh clone on a fresh Debian machine: installs what the tests
+# need, builds, runs every test, validates the deployment files. This is what CI runs.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+scripts/install-test-deps.sh
+
+# Release profile: the throughput-bound tests (a million events over TCP) need optimised code,
+# and one profile keeps the build to one compile.
+cargo test --release --locked 2>&1
+
+if [ -x scripts/validate-deploy.sh ]; then
+  scripts/validate-deploy.sh
+fi
