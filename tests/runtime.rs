@@ -302,8 +302,9 @@ fn several_pipelines_run_in_one_process() {
         ),
     );
     let settings = dir.path().join("settings");
+    let api = free_port().to_string();
     let child = sluice()
-        .args(["--path.settings", settings.to_str().unwrap(), "--path.data", dir.path().to_str().unwrap(), "--api.http.port", "0"])
+        .args(["--path.settings", settings.to_str().unwrap(), "--path.data", dir.path().to_str().unwrap(), "--api.http.port", &api])
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
