@@ -23,3 +23,6 @@ if [ ${#need_apt[@]} -gt 0 ]; then
 fi
 
 python3 -m pip --version >/dev/null 2>&1 || { echo "python3 with pip is required" >&2; exit 1; }
+
+# The geoip tests build their fixture databases with mmdb-writer.
+python3 -c 'import mmdb_writer' 2>/dev/null || python3 -m pip install -q mmdb-writer==0.2.7

@@ -4,7 +4,9 @@
 //! `remove_field`, `remove_tag`) only on `Matched`, counts failures by reason, and removes
 //! events on `Drop`. Filters never block and never panic on event data.
 
+pub mod date;
 pub mod drop;
+pub mod geoip;
 pub mod json;
 pub mod mutate;
 
@@ -37,7 +39,9 @@ pub struct FilterPlugin {
 
 /// Every filter sluice has. Adding one: its module, and one line here.
 pub const FILTERS: &[FilterPlugin] = &[
+    FilterPlugin { name: "date", build: date::build },
     FilterPlugin { name: "drop", build: drop::build },
+    FilterPlugin { name: "geoip", build: geoip::build },
     FilterPlugin { name: "json", build: json::build },
     FilterPlugin { name: "mutate", build: mutate::build },
 ];
