@@ -244,6 +244,7 @@ fn spec_from(s: &Settings, source: ConfigSource) -> Result<PipelineSpec, String>
         support_escapes: s.bool("config.support_escapes").map_err(e)?.unwrap_or(false),
         path_data: PathBuf::from(s.get("path.data").unwrap_or("data")),
         ecs_compatibility: ecs,
+        geoip_database: s.get("geoip.database.path").filter(|p| !p.is_empty()).map(PathBuf::from),
     })
 }
 

@@ -94,6 +94,8 @@ struct Run<'a> {
     ecs: Option<&'a str>,
     /// Files to place under `--path.data` before the run (relative path, source file).
     data_files: Vec<(&'a str, String)>,
+    /// More lines for sluice.yml.
+    settings: Vec<String>,
 }
 
 fn run(filters: &str, events: &[Value]) -> Vec<Value> {
@@ -112,8 +114,12 @@ fn run_opts(filters: &str, events: &[Value], opts: Run) -> Vec<Value> {
     }
     let settings = dir.path().join("settings");
     std::fs::create_dir_all(&settings).unwrap();
+    let mut yml: Vec<String> = opts.settings.clone();
     if let Some(ecs) = opts.ecs {
-        std::fs::write(settings.join("sluice.yml"), format!("pipeline.ecs_compatibility: {ecs}\n")).unwrap();
+        yml.push(format!("pipeline.ecs_compatibility: {ecs}"));
+    }
+    if !yml.is_empty() {
+        std::fs::write(settings.join("sluice.yml"), yml.join("\n") + "\n").unwrap();
     }
     let config = format!(
         "input {{ stdin {{ codec => json_lines }} }}\nfilter {{\n{filters}\n}}\noutput {{ file {{ path => \"{}\" }} }}\n",
@@ -222,8 +228,20 @@ fn the_default_database_is_found_under_path_data() {
     assert_eq!(got[0]["geoip"], legacy_city(record("city", "216.160.83.0/24"), "216.160.83.56"));
 }
 
-/// The City database can also be named by `SLUICE_GEOIP_DATABASE` (standing in for the
-/// `geoip.database.path` setting).
+/// `geoip.database.path` in sluice.yml names the City database filters use by default.
+#[test]
+fn the_geoip_database_path_setting_names_the_default_city_database() {
+    let events = [json!({"ip": "89.160.20.112"})];
+    let got = run_opts(
+        r#"geoip { source => "ip" }"#,
+        &events,
+        Run { settings: vec![format!("geoip.database.path: \"{}\"", db("City"))], ..Run::default() },
+    );
+    assert_eq!(got[0]["geoip"], legacy_city(record("city", "89.160.20.0/24"), "89.160.20.112"));
+}
+
+/// The City database can also be named by the environment variable `SLUICE_GEOIP_DATABASE`
+/// (handy in containers).
 #[test]
 fn the_database_setting_names_the_default_city_database() {
     let events = [json!({"ip": "89.160.20.112"})];

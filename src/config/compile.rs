@@ -26,6 +26,8 @@ pub struct BuildContext {
     pub ecs_compatibility: String,
     /// Things `-t` should say without failing (a missing optional database...).
     pub warnings: Mutex<Vec<ConfigError>>,
+    /// `geoip.database.path`: the City database geoip filters use when they name none.
+    pub geoip_database: Option<PathBuf>,
 }
 
 impl BuildContext {
@@ -35,6 +37,7 @@ impl BuildContext {
             path_data,
             ecs_compatibility: "disabled".to_string(),
             warnings: Mutex::new(Vec::new()),
+            geoip_database: None,
         }
     }
 

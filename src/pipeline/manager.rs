@@ -23,6 +23,8 @@ pub struct PipelineSpec {
     pub support_escapes: bool,
     pub path_data: PathBuf,
     pub ecs_compatibility: String,
+    /// `geoip.database.path`.
+    pub geoip_database: Option<PathBuf>,
 }
 
 /// A spec with its files read, ready to compile.
@@ -45,6 +47,7 @@ impl LoadedSpec {
     pub fn compile(&self) -> Result<Plan, Vec<String>> {
         let mut ctx = BuildContext::new(&self.spec.settings.id, self.spec.path_data.clone());
         ctx.ecs_compatibility = self.spec.ecs_compatibility.clone();
+        ctx.geoip_database = self.spec.geoip_database.clone();
         let env = |k: &str| std::env::var(k).ok();
         config::check(&self.sources, &ctx, self.spec.support_escapes, &env)
     }

@@ -177,12 +177,13 @@ fn find_default_database(
 ) -> Result<Option<Arc<Database>>, ConfigError> {
     let file_name = if default_type == "ASN" { "GeoLite2-ASN.mmdb" } else { "GeoLite2-City.mmdb" };
     let mut candidates: Vec<PathBuf> = Vec::new();
-    if let Some(setting) = env(DATABASE_PATH_VARIABLE).filter(|p| !p.is_empty()) {
-        let setting = PathBuf::from(setting);
+    // `geoip.database.path` in sluice.yml, else the environment variable (handy in containers).
+    let configured = ctx.geoip_database.clone().or_else(|| env(DATABASE_PATH_VARIABLE).filter(|p| !p.is_empty()).map(PathBuf::from));
+    if let Some(setting) = configured {
         if default_type == "City" {
             return Database::open(&setting)
                 .map(Some)
-                .map_err(|e| ConfigError::new(format!("{DATABASE_PATH_VARIABLE} (geoip.database.path): {e}")));
+                .map_err(|e| ConfigError::new(format!("geoip.database.path ({}): {e}", setting.display())));
         }
         // The setting names the City database; its ASN sibling is looked for beside it.
         if let Some(dir) = setting.parent() {
