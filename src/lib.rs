@@ -8,8 +8,10 @@
 //! - `queue`: the bounded queue between inputs and workers.
 //! - `codec`: bytes to events and back (line, plain, json, json_lines, rubydebug, dots).
 //! - `inputs`, `filters`, `outputs`: one module per plugin and one registry table per kind.
-//! - `metrics`: the counters every pipeline and plugin keeps.
+//! - `metrics`: the counters every pipeline and plugin keeps, and the HTTP API.
+//! - `cli`: subcommands beyond Logstash's flags (`sluice grok`).
 
+pub mod cli;
 pub mod codec;
 pub mod config;
 pub mod event;

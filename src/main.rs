@@ -32,6 +32,8 @@ enum Command {
     Run(RunArgs),
     /// Check the configuration and exit (same as -t).
     Check(RunArgs),
+    /// Debug a grok expression against lines (files or stdin), or list the pattern library.
+    Grok(sluice::cli::grok::GrokArgs),
     /// Print the version.
     Version,
 }
@@ -106,6 +108,11 @@ fn main() -> ExitCode {
             run(a)
         }
         Some(Command::Run(a)) => run(a),
+        Some(Command::Grok(a)) => {
+            let stdin = std::io::stdin();
+            let code = sluice::cli::grok::run(&a, &mut stdin.lock(), &mut std::io::stdout().lock(), &mut std::io::stderr());
+            ExitCode::from(code)
+        }
         None => run(cli.run),
     }
 }

@@ -3,19 +3,13 @@
 
 mod common;
 use common::*;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::TcpStream;
 use std::process::Stdio;
 use std::time::Duration;
 
 fn get(port: u16, path: &str) -> (u16, String) {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    write!(s, "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").unwrap();
-    let mut text = String::new();
-    s.read_to_string(&mut text).unwrap();
-    let status = text.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
-    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
-    (status, body)
+    http_get(port, path)
 }
 
 /// A sample value from the exposition, found by a plain reading of the text.
@@ -71,7 +65,10 @@ fn counters_match_the_events_sent() {
     assert_eq!(sample(&text, "sluice_plugin_events_in_total{pipeline=\"main\",plugin_id=\"sink\",plugin=\"null\",kind=\"output\"}"), Some(900.0));
     assert_eq!(sample(&text, "sluice_batch_duration_seconds_count{pipeline=\"main\"}").map(|c| c > 0.0), Some(true));
     assert!(sample(&text, "process_resident_memory_bytes").unwrap() > 1e6);
-    assert!(text.trim_end().ends_with("# EOF"), "OpenMetrics exposition ends with # EOF");
+    assert!(text.contains("# TYPE sluice_events_in_total counter"), "classic text format by default");
+    let om = http_get_with(api, "/metrics", "Accept: application/openmetrics-text;version=1.0.0\r\n").1;
+    assert!(om.trim_end().ends_with("# EOF"), "OpenMetrics when asked for, ending with # EOF");
+    assert!(om.contains("# TYPE sluice_events_in counter") && om.contains("sluice_build_info{version="));
 
     let (status, stats) = get(api, "/_node/stats");
     assert_eq!(status, 200);
@@ -80,20 +77,17 @@ fn counters_match_the_events_sent() {
     assert_eq!(v["pipelines"]["main"]["events"]["out"], 900);
     assert_eq!(v["pipelines"]["main"]["plugins"]["filters"][0]["id"], "parse_payload");
 
-    // Prometheus' own checker, where it is installed (scripts/install-test-deps.sh installs it).
-    if let Ok(mut promtool) = std::process::Command::new("promtool")
+    // Prometheus' own checker on the live exposition.
+    let mut promtool = std::process::Command::new(prometheus_bin().join("promtool"))
         .args(["check", "metrics"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-    {
-        promtool.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
-        let out = promtool.wait_with_output().unwrap();
-        assert!(out.status.success(), "promtool check metrics: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    } else {
-        eprintln!("promtool not installed: skipping the exposition lint");
-    }
+        .unwrap();
+    promtool.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+    let out = promtool.wait_with_output().unwrap();
+    assert!(out.status.success(), "promtool check metrics: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     signal(&child, "TERM");
     let out = wait_output(child, Duration::from_secs(30));
     assert!(out.status.success());

@@ -6,6 +6,7 @@
 
 pub mod date;
 pub mod drop;
+pub mod grok;
 pub mod geoip;
 pub mod json;
 pub mod mutate;
@@ -41,6 +42,7 @@ pub struct FilterPlugin {
 pub const FILTERS: &[FilterPlugin] = &[
     FilterPlugin { name: "date", build: date::build },
     FilterPlugin { name: "drop", build: drop::build },
+    FilterPlugin { name: "grok", build: grok::build },
     FilterPlugin { name: "geoip", build: geoip::build },
     FilterPlugin { name: "json", build: json::build },
     FilterPlugin { name: "mutate", build: mutate::build },

@@ -6,6 +6,7 @@
 //! counters. An input that finishes by itself (stdin at end of file, generator done) just returns;
 //! when every input of a pipeline has returned, the pipeline drains and stops.
 
+pub mod beats;
 pub mod generator;
 pub mod stdin;
 pub mod tcp;
@@ -38,6 +39,7 @@ pub struct InputPlugin {
 
 /// Every input sluice has. Adding one: its module, and one line here.
 pub const INPUTS: &[InputPlugin] = &[
+    InputPlugin { name: "beats", build: beats::build },
     InputPlugin { name: "generator", build: generator::build },
     InputPlugin { name: "stdin", build: stdin::build },
     InputPlugin { name: "tcp", build: tcp::build },

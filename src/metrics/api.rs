@@ -62,11 +62,15 @@ fn router(node: String, addr: SocketAddr) -> Router {
         .route("/_node/stats/process", get(|| async { Json(json!({ "process": process_stats() })) }))
 }
 
-async fn metrics() -> impl IntoResponse {
-    (
-        [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
-        super::prometheus::render(),
-    )
+/// OpenMetrics to clients that ask for it (Prometheus does), the classic text format otherwise.
+async fn metrics(headers: axum::http::HeaderMap) -> impl IntoResponse {
+    let wants_openmetrics =
+        headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|a| a.contains("application/openmetrics-text"));
+    if wants_openmetrics {
+        ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], super::prometheus::render())
+    } else {
+        ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], super::prometheus::render_text())
+    }
 }
 
 async fn ready() -> impl IntoResponse {

@@ -175,3 +175,59 @@ pub fn render() -> String {
     let _ = prometheus_client::encoding::text::encode(&mut out, &registry);
     out
 }
+
+/// The exposition in the classic Prometheus text format (0.0.4), for clients that do not ask for
+/// OpenMetrics (promtool, curl, older scrapers). Derived from the OpenMetrics text: counter
+/// families take their `_total` sample name, `info` families become `_info` gauges, and the
+/// `# UNIT` and `# EOF` lines, which 0.0.4 does not have, are dropped.
+pub fn render_text() -> String {
+    to_text_format(&render())
+}
+
+fn to_text_format(openmetrics: &str) -> String {
+    let mut types = std::collections::HashMap::new();
+    for line in openmetrics.lines() {
+        if let Some(rest) = line.strip_prefix("# TYPE ") {
+            if let Some((name, kind)) = rest.split_once(' ') {
+                types.insert(name.to_string(), kind.to_string());
+            }
+        }
+    }
+    let renamed = |name: &str| match types.get(name).map(String::as_str) {
+        Some("counter") => (format!("{name}_total"), "counter"),
+        Some("info") => (format!("{name}_info"), "gauge"),
+        Some("histogram") => (name.to_string(), "histogram"),
+        Some("gauge") => (name.to_string(), "gauge"),
+        _ => (name.to_string(), "untyped"),
+    };
+    let mut out = String::with_capacity(openmetrics.len());
+    for line in openmetrics.lines() {
+        if line == "# EOF" || line.starts_with("# UNIT ") {
+            continue;
+        }
+        if let Some(rest) = line.strip_prefix("# HELP ") {
+            let (name, help) = rest.split_once(' ').unwrap_or((rest, ""));
+            out.push_str(&format!("# HELP {} {help}\n", renamed(name).0));
+        } else if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let name = rest.split_once(' ').map(|(n, _)| n).unwrap_or(rest);
+            let (name, kind) = renamed(name);
+            out.push_str(&format!("# TYPE {name} {kind}\n"));
+        } else {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::to_text_format;
+
+    #[test]
+    fn openmetrics_becomes_the_classic_text_format() {
+        let om = "# HELP a_events Events.\n# TYPE a_events counter\na_events_total{p=\"x\"} 3\n# HELP b Build.\n# TYPE b info\nb_info{version=\"1\"} 1\n# HELP g G.\n# TYPE g gauge\n# UNIT g bytes\ng 2\n# EOF\n";
+        let want = "# HELP a_events_total Events.\n# TYPE a_events_total counter\na_events_total{p=\"x\"} 3\n# HELP b_info Build.\n# TYPE b_info gauge\nb_info{version=\"1\"} 1\n# HELP g G.\n# TYPE g gauge\ng 2\n";
+        assert_eq!(to_text_format(om), want);
+    }
+}

@@ -1,0 +1,3 @@
+//! Subcommands that add what Logstash lacks; each is a module with its clap arguments and a
+//! `run` that returns the exit status.
+pub mod grok;
