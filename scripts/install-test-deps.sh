@@ -11,6 +11,11 @@ mkdir -p "$CACHE"
 need_apt=()
 command -v mkfifo >/dev/null || need_apt+=(coreutils)
 command -v curl >/dev/null || need_apt+=(curl)
+# Elasticsearch's integration-test distribution (tests/peers/elasticsearch.sh) runs on Java 17.
+command -v unzip >/dev/null || need_apt+=(unzip)
+command -v java >/dev/null || need_apt+=(openjdk-17-jre-headless)
+command -v setpriv >/dev/null || need_apt+=(util-linux)
+command -v openssl >/dev/null || need_apt+=(openssl)
 
 if [ ${#need_apt[@]} -gt 0 ]; then
   # Never start services a package ships: tests start what they need themselves.

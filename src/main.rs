@@ -252,6 +252,7 @@ fn spec_from(s: &Settings, source: ConfigSource) -> Result<PipelineSpec, String>
         path_data: PathBuf::from(s.get("path.data").unwrap_or("data")),
         ecs_compatibility: ecs,
         geoip_database: s.get("geoip.database.path").filter(|p| !p.is_empty()).map(PathBuf::from),
+        dead_letter_queue: sluice::queue::dlq::DlqSettings::from_settings(s).map_err(|e| format!("pipeline `{id}`: {e}"))?,
     })
 }
 

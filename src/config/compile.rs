@@ -28,6 +28,8 @@ pub struct BuildContext {
     pub warnings: Mutex<Vec<ConfigError>>,
     /// `geoip.database.path`: the City database geoip filters use when they name none.
     pub geoip_database: Option<PathBuf>,
+    /// `dead_letter_queue.*`: where outputs put the events they reject for good.
+    pub dead_letter_queue: crate::queue::dlq::DlqSettings,
 }
 
 impl BuildContext {
@@ -38,6 +40,7 @@ impl BuildContext {
             ecs_compatibility: "disabled".to_string(),
             warnings: Mutex::new(Vec::new()),
             geoip_database: None,
+            dead_letter_queue: crate::queue::dlq::DlqSettings::default(),
         }
     }
 
@@ -267,6 +270,7 @@ impl Compiler<'_> {
         match built {
             Ok(output) => {
                 let metrics = self.metrics.plugin(id, "output", plugin.name);
+                output.bind(&metrics);
                 self.outputs.push(OutputInstance { output, metrics });
                 Some(self.outputs.len() - 1)
             }

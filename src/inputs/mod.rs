@@ -7,6 +7,7 @@
 //! when every input of a pipeline has returned, the pipeline drains and stops.
 
 pub mod beats;
+pub mod dead_letter_queue;
 pub mod generator;
 pub mod stdin;
 pub mod tcp;
@@ -40,6 +41,7 @@ pub struct InputPlugin {
 /// Every input sluice has. Adding one: its module, and one line here.
 pub const INPUTS: &[InputPlugin] = &[
     InputPlugin { name: "beats", build: beats::build },
+    InputPlugin { name: "dead_letter_queue", build: dead_letter_queue::build },
     InputPlugin { name: "generator", build: generator::build },
     InputPlugin { name: "stdin", build: stdin::build },
     InputPlugin { name: "tcp", build: tcp::build },

@@ -34,6 +34,8 @@ pub struct PluginMetrics {
     failures: Mutex<BTreeMap<&'static str, u64>>,
     /// Gauges a plugin maintains (open connections...).
     gauges: Mutex<BTreeMap<&'static str, i64>>,
+    /// Requests a network output made, by outcome (`200`, `429`, `connection_error`...).
+    requests: Mutex<BTreeMap<&'static str, u64>>,
 }
 
 impl PluginMetrics {
@@ -47,6 +49,7 @@ impl PluginMetrics {
             duration_ns: AtomicU64::new(0),
             failures: Mutex::new(BTreeMap::new()),
             gauges: Mutex::new(BTreeMap::new()),
+            requests: Mutex::new(BTreeMap::new()),
         })
     }
 
@@ -95,6 +98,16 @@ impl PluginMetrics {
 
     pub fn gauges(&self) -> BTreeMap<&'static str, i64> {
         self.gauges.lock().clone()
+    }
+
+    pub fn add_request(&self, status: &'static str, n: u64) {
+        if n > 0 {
+            *self.requests.lock().entry(status).or_insert(0) += n;
+        }
+    }
+
+    pub fn requests(&self) -> BTreeMap<&'static str, u64> {
+        self.requests.lock().clone()
     }
 }
 

@@ -123,6 +123,12 @@ impl Collector for SluiceCollector {
                 })
                 .collect()
         })?;
+        counter_family(&mut encoder, "sluice_output_requests", "Requests an output sent, by response status.", &plugins, |x| {
+            x.1.requests()
+                .into_iter()
+                .map(|(status, n)| (vec![("pipeline", x.0.as_str()), ("plugin_id", x.1.id.as_str()), ("status", status)], n))
+                .collect()
+        })?;
         gauge_family(&mut encoder, "sluice_input_connections", "Open client connections of an input.", &plugins, |x| {
             x.1.gauges().get("connections").map(|v| vec![(vec![("pipeline", x.0.as_str()), ("plugin_id", x.1.id.as_str())], *v)]).unwrap_or_default()
         })?;

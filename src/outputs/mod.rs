@@ -6,6 +6,7 @@
 //! slow destination to the inputs, and what makes an acknowledgement mean "delivered". An error
 //! means "nothing of this call can be counted as delivered": the worker retries the call.
 
+pub mod elasticsearch;
 pub mod file;
 pub mod null;
 pub mod stdout;
@@ -20,6 +21,10 @@ pub type OutputError = Box<dyn std::error::Error + Send + Sync>;
 pub trait Output: Send + Sync {
     fn receive(&self, events: &[&Event]) -> Result<(), OutputError>;
 
+    /// Once built, the output is handed its id and counters, for what only it can count
+    /// (dead-lettered events, per-status responses).
+    fn bind(&self, _metrics: &std::sync::Arc<crate::metrics::PluginMetrics>) {}
+
     /// The pipeline is stopping: flush and release resources.
     fn close(&self) -> Result<(), OutputError> {
         Ok(())
@@ -33,6 +38,7 @@ pub struct OutputPlugin {
 
 /// Every output sluice has. Adding one: its module, and one line here.
 pub const OUTPUTS: &[OutputPlugin] = &[
+    OutputPlugin { name: "elasticsearch", build: elasticsearch::build },
     OutputPlugin { name: "file", build: file::build },
     OutputPlugin { name: "null", build: null::build },
     OutputPlugin { name: "stdout", build: stdout::build },

@@ -25,6 +25,8 @@ pub struct PipelineSpec {
     pub ecs_compatibility: String,
     /// `geoip.database.path`.
     pub geoip_database: Option<PathBuf>,
+    /// `dead_letter_queue.*` and `path.dead_letter_queue`.
+    pub dead_letter_queue: crate::queue::dlq::DlqSettings,
 }
 
 /// A spec with its files read, ready to compile.
@@ -48,6 +50,7 @@ impl LoadedSpec {
         let mut ctx = BuildContext::new(&self.spec.settings.id, self.spec.path_data.clone());
         ctx.ecs_compatibility = self.spec.ecs_compatibility.clone();
         ctx.geoip_database = self.spec.geoip_database.clone();
+        ctx.dead_letter_queue = self.spec.dead_letter_queue.clone();
         let env = |k: &str| std::env::var(k).ok();
         config::check(&self.sources, &ctx, self.spec.support_escapes, &env)
     }

@@ -1,3 +1,4 @@
 //! Queues between inputs and pipeline workers.
+pub mod dlq;
 pub mod memory;
 pub use memory::{Chunk, MemoryQueue, QueueReader, QueueWriter};
