@@ -462,6 +462,8 @@ for s in deploy/debian/maintainer-scripts/*; do
         sh -n "$1" || return 1
         [[ -x "$1" ]] || { echo "$1 is not executable"; return 1; }
         grep -q '^#DEBHELPER#$' "$1" || { echo "$1 has no #DEBHELPER# line for cargo-deb's systemd snippets"; return 1; }
+        # cargo-deb replaces the first occurrence of the token, even inside a comment.
+        [[ "$(grep -c '#DEBHELPER#' "$1")" == 1 ]] || { echo "$1 mentions #DEBHELPER# more than once"; return 1; }
         echo "$(basename "$1"): sh syntax, executable, #DEBHELPER#"
     }
     check "maintainer script $(basename "$s")" maintainer_script_ok "$s"
