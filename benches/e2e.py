@@ -6,6 +6,11 @@ Scenarios (each run REPEAT times, best and median reported):
   tcp json_lines -> null     examples/blast sends ~250-byte JSON lines over 8 connections
   tcp json_lines -> file     the same, written as JSON lines to a file
   rsyslog                    Debian's rsyslogd on the same input: imtcp + mmjsonparse + omfile
+  syslog rfc5424 -> null     blast --format rfc5424 (octet-counted, 8 connections) to the syslog
+                             input, every header field and the structured data parsed to fields
+  rsyslog rfc5424            the same stream to rsyslogd: imtcp, its RFC 5424 parser and
+                             mmpstrucdata (structured data to fields) -> omfile as JSON; and
+                             without mmpstrucdata (header fields only, SD kept as text)
 
 A run's clock starts when the sender starts and stops when the last event has been processed:
 for sluice when /_node/stats says every event is out, for rsyslog when its output file holds
@@ -36,8 +41,10 @@ import time
 import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SLUICE = os.path.join(ROOT, "target", "release", "sluice")
-BLAST = os.path.join(ROOT, "target", "release", "examples", "blast")
+# Where cargo puts the release build (CARGO_TARGET_DIR when set, as cargo itself reads it).
+TARGET = os.environ.get("CARGO_TARGET_DIR") or os.path.join(ROOT, "target")
+SLUICE = os.path.join(TARGET, "release", "sluice")
+BLAST = os.path.join(TARGET, "release", "examples", "blast")
 CONNECTIONS = 8
 
 
@@ -249,6 +256,98 @@ def run_rsyslog_normalize(events, workdir):
         shutil.rmtree(work, ignore_errors=True)
 
 
+def blast_syslog(port, events):
+    return subprocess.Popen(
+        [BLAST, "--port", str(port), "--events", str(events), "--connections", str(CONNECTIONS), "--format", "rfc5424", "--framing", "octet-counted"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+
+
+def run_sluice_syslog(events, workdir):
+    port, api = free_port(), free_port()
+    config = f'input {{ syslog {{ host => "127.0.0.1" port => {port} timezone => "UTC" }} }} output {{ null {{}} }}'
+    p = subprocess.Popen(
+        [SLUICE, "-e", config, "--path.data", workdir, "--api.http.port", str(api), "--log.level", "warn"],
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_port(port)
+        wait_port(api)
+        cpu0, _ = proc_usage(p.pid)
+        start = time.monotonic()
+        sender = blast_syslog(port, events)
+        while stats(api)["pipelines"]["main"]["events"]["out"] < events:
+            time.sleep(0.01)
+        elapsed = time.monotonic() - start
+        sender.wait()
+        cpu1, peak = proc_usage(p.pid)
+        return elapsed, cpu1 - cpu0, peak
+    finally:
+        p.terminate()
+        p.wait()
+
+
+# rsyslog parses RFC 5424 with its built-in parser (the default parser chain tries it first);
+# mmpstrucdata turns the structured data into fields, as the syslog input does. Without it
+# ({strucdata} empty) rsyslog writes the structured data as the text it received.
+RSYSLOG_5424_CONF = r"""
+global(workDirectory="{work}" maxMessageSize="64k")
+main_queue(queue.type="FixedArray" queue.size="200000" queue.dequeueBatchSize="4096" queue.workerThreads="1")
+module(load="imtcp" maxSessions="100")
+module(load="mmpstrucdata")
+template(name="parsed" type="list") {{
+  constant(value="{{\"pri\":")         property(name="pri")
+  constant(value=",\"timestamp\":\"")  property(name="timestamp" dateFormat="rfc3339")
+  constant(value="\",\"host\":\"")    property(name="hostname" format="json")
+  constant(value="\",\"app\":\"")     property(name="app-name" format="json")
+  constant(value="\",\"procid\":\"")  property(name="procid" format="json")
+  constant(value="\",\"msgid\":\"")   property(name="msgid" format="json")
+  {sd}
+  constant(value=",\"message\":\"")   property(name="msg" format="json")
+  constant(value="\"}}\n")
+}}
+ruleset(name="bench") {{
+  {strucdata}
+  action(type="omfile" file="{out}" template="parsed" asyncWriting="on" ioBufferSize="256k" flushOnTXEnd="off")
+}}
+input(type="imtcp" port="{port}" ruleset="bench")
+"""
+
+
+def run_rsyslog_syslog(events, workdir, structured_data=True):
+    port = free_port()
+    work = tempfile.mkdtemp(dir=workdir)
+    out = os.path.join(work, "out.jsonl")
+    conf = os.path.join(work, "rsyslog.conf")
+    if structured_data:
+        sd = dict(strucdata='action(type="mmpstrucdata")', sd=r'constant(value="\",\"sd\":") property(name="$!rfc5424-sd")')
+    else:
+        sd = dict(strucdata="", sd=r'constant(value="\",\"sd\":\"") property(name="structured-data" format="json") constant(value="\"")')
+    with open(conf, "w") as f:
+        f.write(RSYSLOG_5424_CONF.format(work=work, out=out, port=port, **sd))
+    p = subprocess.Popen(["rsyslogd", "-n", "-f", conf, "-i", os.path.join(work, "pid")], stderr=subprocess.DEVNULL)
+    try:
+        wait_port(port)
+        cpu0, _ = proc_usage(p.pid)
+        start = time.monotonic()
+        sender = blast_syslog(port, events)
+        state = {"offset": 0, "lines": 0}
+        while count_lines(out, state) < events:
+            time.sleep(0.01)
+        elapsed = time.monotonic() - start
+        sender.wait()
+        cpu1, peak = proc_usage(p.pid)
+        with open(out) as f:
+            sample = json.loads(f.readline())
+        assert sample["app"] == "orders" and "meta@32473" in str(sample["sd"]), f"rsyslog did not parse the messages: {sample}"
+        return elapsed, cpu1 - cpu0, peak
+    finally:
+        p.terminate()
+        p.wait()
+        shutil.rmtree(work, ignore_errors=True)
+
+
 def run_generator(events, workdir):
     sample = json.dumps(json.loads(subprocess_line()))
     config = "input { generator { count => %d message => '%s' codec => json } } output { null {} }" % (events, sample)
@@ -344,10 +443,13 @@ def main():
         ("generator -> null", lambda w: run_generator(args.events, w)),
         ("tcp json_lines -> null", lambda w: run_sluice_tcp(args.events, "null", w)),
         ("tcp json_lines -> file", lambda w: run_sluice_tcp(args.events, "file", w)),
+        ("syslog rfc5424 (tcp, octet-counted) -> null", lambda w: run_sluice_syslog(args.events, w)),
     ]
     have_rsyslog = ensure_rsyslog()
     if have_rsyslog:
         scenarios.append(("rsyslog imtcp + mmjsonparse -> omfile", lambda w: run_rsyslog(args.events, w)))
+        scenarios.append(("rsyslog imtcp rfc5424 + mmpstrucdata -> omfile", lambda w: run_rsyslog_syslog(args.events, w)))
+        scenarios.append(("rsyslog imtcp rfc5424 (header only) -> omfile", lambda w: run_rsyslog_syslog(args.events, w, False)))
     else:
         print("rsyslogd not available: skipping the rsyslog comparison", file=sys.stderr)
     if os.path.exists(CORPUS):

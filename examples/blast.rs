@@ -7,6 +7,10 @@
 //!
 //! With `--lines FILE` it replays the lines of a file instead (a real corpus), raw, or wrapped
 //! as `{"fields":{"service":NAME},"message":LINE}` with `--wrap-service NAME`.
+//!
+//! `--format rfc5424` sends RFC 5424 syslog messages of about the same size instead (a message
+//! id, one structured-data element), newline-terminated, or with `--framing octet-counted` as
+//! RFC 6587 octet counting (`<length> <message>`).
 
 use std::io::Write;
 use std::net::TcpStream;
@@ -39,6 +43,46 @@ pub fn line(conn: usize, seq: usize) -> String {
     )
 }
 
+/// One RFC 5424 message of about 250 bytes, without framing.
+pub fn syslog_line(conn: usize, seq: usize) -> String {
+    format!(
+        concat!(
+            r#"<{}>1 2024-05-01T12:{:02}:{:02}.{:03}Z app-{}.example.com orders {} ORD{} "#,
+            r#"[meta@32473 conn="{}" seq="{}" thread="http-nio-8080-exec-{}"] "#,
+            "order {} processed for customer {} in {} ms by com.example.orders.OrderService"
+        ),
+        if seq % 50 == 0 { 131 } else { 134 },
+        seq / 60 % 60,
+        seq % 60,
+        seq % 1000,
+        conn,
+        1000 + conn,
+        seq % 10,
+        conn,
+        seq,
+        seq % 200,
+        seq,
+        seq % 9973,
+        seq % 700
+    )
+}
+
+/// Where each message of `buf` starts, and where the last one ends.
+fn message_starts(buf: &[u8], octet_counted: bool) -> Vec<usize> {
+    if !octet_counted {
+        return std::iter::once(0).chain(buf.iter().enumerate().filter(|(_, b)| **b == b'\n').map(|(i, _)| i + 1)).collect();
+    }
+    let mut starts = vec![0];
+    let mut i = 0;
+    while i < buf.len() {
+        let digits = buf[i..].iter().take_while(|b| b.is_ascii_digit()).count();
+        let len: usize = std::str::from_utf8(&buf[i..i + digits]).ok().and_then(|d| d.parse().ok()).expect("a length prefix");
+        i += digits + 1 + len;
+        starts.push(i);
+    }
+    starts
+}
+
 fn main() {
     let host = arg("--host", "127.0.0.1");
     let port: u16 = arg("--port", "5000").parse().expect("--port");
@@ -62,10 +106,27 @@ fn main() {
         }
         buf
     });
+    let format = arg("--format", "json");
+    assert!(format == "json" || format == "rfc5424", "--format json|rfc5424");
+    let octet_counted = corpus.is_none() && format == "rfc5424" && arg("--framing", "newline") == "octet-counted";
     // A buffer of distinct lines per connection, reused round after round.
     let pieces: Vec<Vec<u8>> = (0..connections)
         .map(|c| match &corpus {
             Some(buf) => buf.clone(),
+            None if format == "rfc5424" => {
+                let mut buf = Vec::with_capacity(4096 * 260);
+                for s in 0..4096 {
+                    let m = syslog_line(c, s);
+                    if octet_counted {
+                        buf.extend_from_slice(format!("{} ", m.len()).as_bytes());
+                    }
+                    buf.extend_from_slice(m.as_bytes());
+                    if !octet_counted {
+                        buf.push(b'\n');
+                    }
+                }
+                buf
+            }
             None => {
                 let mut buf = Vec::with_capacity(4096 * 260);
                 for s in 0..4096 {
@@ -85,8 +146,8 @@ fn main() {
             std::thread::spawn(move || {
                 let mut s = TcpStream::connect((host.as_str(), port)).expect("connect");
                 let mut sent = 0;
-                // Offsets of line starts, to send whole lines only.
-                let starts: Vec<usize> = std::iter::once(0).chain(buf.iter().enumerate().filter(|(_, b)| **b == b'\n').map(|(i, _)| i + 1)).collect();
+                // Offsets of message starts, to send whole messages only.
+                let starts = message_starts(&buf, octet_counted);
                 let lines_in_buf = starts.len() - 1;
                 while sent < count {
                     let n = (count - sent).min(lines_in_buf);

@@ -10,6 +10,9 @@ scripts/install-test-deps.sh
 # and one profile keeps the build to one compile.
 cargo test --release --locked 2>&1
 
+# The Debian package: built, installed with dpkg, unit verified, shipped config checked.
+bash scripts/deb-check.sh
+
 if [ -x scripts/validate-deploy.sh ]; then
   scripts/validate-deploy.sh
 fi

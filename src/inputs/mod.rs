@@ -10,6 +10,7 @@ pub mod beats;
 pub mod dead_letter_queue;
 pub mod generator;
 pub mod stdin;
+pub mod syslog;
 pub mod tcp;
 
 use crate::config::args::Args;
@@ -44,6 +45,7 @@ pub const INPUTS: &[InputPlugin] = &[
     InputPlugin { name: "dead_letter_queue", build: dead_letter_queue::build },
     InputPlugin { name: "generator", build: generator::build },
     InputPlugin { name: "stdin", build: stdin::build },
+    InputPlugin { name: "syslog", build: syslog::build },
     InputPlugin { name: "tcp", build: tcp::build },
 ];
 
