@@ -8,7 +8,7 @@ scripts/install-test-deps.sh
 
 # Release profile: the throughput-bound tests (a million events over TCP) need optimised code,
 # and one profile keeps the build to one compile.
-cargo test --release --locked 2>&1
+cargo test --release --locked --no-fail-fast 2>&1
 
 # The Debian package: built, installed with dpkg, unit verified, shipped config checked.
 bash scripts/deb-check.sh

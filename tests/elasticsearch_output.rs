@@ -73,8 +73,17 @@ fn es_call(method: &str, url: &str, body: Option<&Value>) -> (u16, Value) {
     (status.trim().parse().unwrap_or(0), serde_json::from_str(body).unwrap_or(Value::Null))
 }
 
+/// The documents in an index, waiting up to 20 s while its shards are not yet allocated (an
+/// index created a moment ago answers 503 `no_shard_available_action_exception`).
 fn count(es: &EsNode, index: &str) -> u64 {
-    try_count(es, index).unwrap_or_else(|e| panic!("no count for {index}: {e}"))
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        match try_count(es, index) {
+            Ok(n) => return n,
+            Err(e) if std::time::Instant::now() > deadline => panic!("no count for {index}: {e}"),
+            Err(_) => std::thread::sleep(Duration::from_millis(200)),
+        }
+    }
 }
 
 /// The documents in an index (0 when it does not exist); an error while the node is not
@@ -359,7 +368,7 @@ fn rejected_documents_go_to_the_dead_letter_queue_and_are_replayed() {
         child
     };
     let mut child = start_replay();
-    eventually(Duration::from_secs(30), "three replayed documents", || count(es, "t-dlq-replayed") == 3);
+    eventually(Duration::from_secs(30), "three replayed documents", || try_count(es, "t-dlq-replayed") == Ok(3));
     let offset = replay_data.path().join("plugins/inputs/dead_letter_queue/main/offset.json");
     eventually(Duration::from_secs(10), "offset committed", || offset.exists());
     assert!(child.stop());
