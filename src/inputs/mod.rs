@@ -102,3 +102,27 @@ impl EventSink {
         self.queue.capacity()
     }
 }
+
+/// Bind a listening socket, retrying with backoff while the address is busy (a previous
+/// instance still closing, a reload racing its predecessor) until the input is stopped.
+/// `what` names the listener in the log line, e.g. "tcp input" or "syslog input (UDP)".
+pub(crate) async fn retry_bind<T, F, Fut>(what: &str, host: &str, port: u16, shutdown: &CancellationToken, mut attempt: F) -> Option<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = std::io::Result<T>>,
+{
+    let mut delay = std::time::Duration::from_millis(250);
+    loop {
+        match attempt().await {
+            Ok(v) => return Some(v),
+            Err(e) => {
+                tracing::error!(host, port, error = %e, "{what} cannot listen; retrying.");
+                tokio::select! {
+                    _ = shutdown.cancelled() => return None,
+                    _ = tokio::time::sleep(delay) => {}
+                }
+                delay = (delay * 2).min(std::time::Duration::from_secs(10));
+            }
+        }
+    }
+}

@@ -56,7 +56,7 @@ impl Input for Tcp {
     fn run(self: Box<Self>, ctx: InputContext) -> BoxFuture<Result<(), InputError>> {
         Box::pin(async move {
             let this = Arc::new(*self);
-            let listener = match bind(&this.host, this.port, &ctx.shutdown).await {
+            let listener = match super::retry_bind("tcp input", &this.host, this.port, &ctx.shutdown, || TcpListener::bind((this.host.as_str(), this.port))).await {
                 Some(l) => l,
                 None => return Ok(()),
             };
@@ -94,23 +94,6 @@ impl Input for Tcp {
     }
 }
 
-/// Bind, retrying while the address is busy (a previous instance still closing) until stopped.
-async fn bind(host: &str, port: u16, shutdown: &CancellationToken) -> Option<TcpListener> {
-    let mut delay = Duration::from_millis(250);
-    loop {
-        match TcpListener::bind((host, port)).await {
-            Ok(l) => return Some(l),
-            Err(e) => {
-                tracing::error!(host, port, error = %e, "tcp input cannot listen; retrying.");
-                tokio::select! {
-                    _ = shutdown.cancelled() => return None,
-                    _ = tokio::time::sleep(delay) => {}
-                }
-                delay = (delay * 2).min(Duration::from_secs(10));
-            }
-        }
-    }
-}
 
 fn socket2_keepalive(stream: &TcpStream) -> std::io::Result<()> {
     // tokio exposes keepalive only through socket2; SO_KEEPALIVE alone is what Logstash sets.

@@ -40,7 +40,6 @@ use std::time::Duration;
 use tls::{ClientAuth, TlsOptions};
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
-use tokio_util::sync::CancellationToken;
 
 pub struct Beats {
     host: String,
@@ -276,7 +275,7 @@ impl Input for Beats {
     fn run(self: Box<Self>, ctx: InputContext) -> BoxFuture<Result<(), InputError>> {
         Box::pin(async move {
             let InputContext { sink, shutdown, metrics } = ctx;
-            let listener = match bind(&self.host, self.port, &shutdown).await {
+            let listener = match super::retry_bind("beats input", &self.host, self.port, &shutdown, || TcpListener::bind((self.host.as_str(), self.port))).await {
                 Some(l) => l,
                 None => return Ok(()),
             };
@@ -319,20 +318,3 @@ impl Input for Beats {
     }
 }
 
-/// Bind, retrying while the address is busy (a previous instance still closing) until stopped.
-async fn bind(host: &str, port: u16, shutdown: &CancellationToken) -> Option<TcpListener> {
-    let mut delay = Duration::from_millis(250);
-    loop {
-        match TcpListener::bind((host, port)).await {
-            Ok(l) => return Some(l),
-            Err(e) => {
-                tracing::error!(host, port, error = %e, "beats input cannot listen; retrying.");
-                tokio::select! {
-                    _ = shutdown.cancelled() => return None,
-                    _ = tokio::time::sleep(delay) => {}
-                }
-                delay = (delay * 2).min(Duration::from_secs(10));
-            }
-        }
-    }
-}

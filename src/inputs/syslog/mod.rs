@@ -38,9 +38,7 @@ use bytes::BytesMut;
 use chrono::{DateTime, Utc};
 use decode::{Decoder, Outcome, DATE_FAILURE_TAG, PARSE_FAILURE_TAG};
 use std::sync::Arc;
-use std::time::Duration;
 use time::{MonthNames, Zone};
-use tokio_util::sync::CancellationToken;
 
 pub use decode::LOGSTASH_PARSE_FAILURE_TAG;
 
@@ -257,25 +255,3 @@ fn count(outcome: Outcome, failures: &mut Failures) {
     }
 }
 
-/// Retry `attempt` while it fails (the address still held by a previous instance, say), with a
-/// growing delay, until it works or the input is stopped.
-async fn retry_bind<T, F, Fut>(what: &str, host: &str, port: u16, shutdown: &CancellationToken, mut attempt: F) -> Option<T>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = std::io::Result<T>>,
-{
-    let mut delay = Duration::from_millis(250);
-    loop {
-        match attempt().await {
-            Ok(v) => return Some(v),
-            Err(e) => {
-                tracing::error!(host, port, error = %e, "syslog input cannot listen on {what}; retrying.");
-                tokio::select! {
-                    _ = shutdown.cancelled() => return None,
-                    _ = tokio::time::sleep(delay) => {}
-                }
-                delay = (delay * 2).min(Duration::from_secs(10));
-            }
-        }
-    }
-}

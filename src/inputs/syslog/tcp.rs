@@ -7,7 +7,7 @@
 //! sender disconnects in the middle of a message, what arrived of it is still an event.
 
 use super::framing::{Framer, Framing};
-use super::{retry_bind, Failures, Shared};
+use super::{Failures, Shared};
 use crate::event::Value;
 use crate::inputs::EventSink;
 use crate::metrics::PluginMetrics;
@@ -33,7 +33,7 @@ pub struct Tcp {
 
 impl Tcp {
     pub async fn run(self, shared: Arc<Shared>, sink: EventSink, metrics: Arc<PluginMetrics>, shutdown: CancellationToken) {
-        let listener = retry_bind("TCP", &self.host, self.port, &shutdown, || TcpListener::bind((self.host.as_str(), self.port))).await;
+        let listener = crate::inputs::retry_bind("syslog input (TCP)", &self.host, self.port, &shutdown, || TcpListener::bind((self.host.as_str(), self.port))).await;
         let Some(listener) = listener else { return };
         match listener.local_addr() {
             Ok(addr) => tracing::info!(address = %addr, plugin_id = %metrics.id, tls = shared.tls.is_some(), "syslog input listening on TCP."),

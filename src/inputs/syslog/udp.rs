@@ -8,7 +8,7 @@
 //! `/proc/net/udp{,6}`, which this reader polls every second and adds to the plugin's
 //! `udp_dropped` counter (`sluice_udp_dropped_total` on /metrics), with a warning in the log.
 
-use super::{retry_bind, Failures, Shared};
+use super::{Failures, Shared};
 use crate::event::Value;
 use crate::inputs::EventSink;
 use crate::metrics::PluginMetrics;
@@ -53,7 +53,7 @@ impl UdpDatagramsDropped<'_> {
 
 impl Udp {
     pub async fn run(self, shared: Arc<Shared>, sink: EventSink, metrics: Arc<PluginMetrics>, shutdown: CancellationToken) {
-        let socket = retry_bind("UDP", &self.host, self.port, &shutdown, || self.bind()).await;
+        let socket = crate::inputs::retry_bind("syslog input (UDP)", &self.host, self.port, &shutdown, || self.bind()).await;
         let Some(socket) = socket else { return };
         match socket.local_addr() {
             Ok(addr) => tracing::info!(address = %addr, plugin_id = %metrics.id, "syslog input listening on UDP."),
