@@ -19,6 +19,7 @@
 //! with newlines or other characters, where `.` is one character as in Oniguruma.
 
 use super::library::PatternLibrary;
+use super::sequence::Sequence;
 use super::GrokError;
 use crate::event::{FieldRef, Value};
 use parking_lot::Mutex;
@@ -554,6 +555,8 @@ enum Matcher {
 
 struct LinearVariant {
     regex: regex::bytes::Regex,
+    /// The piece-by-piece fast path (ASCII single-line variant only), when the expression cuts.
+    sequence: Option<Sequence>,
     /// Capture-position buffers reused across events (one per concurrent caller).
     locations: Mutex<Vec<regex::bytes::CaptureLocations>>,
 }
@@ -626,7 +629,8 @@ impl CompiledGrok {
             let first = linear_regex(&expanded.regex, 0).map_err(regex_error)?;
             let names = first.capture_names().map(|n| n.map(str::to_string)).collect();
             let variants: [OnceLock<Result<LinearVariant, String>>; 4] = Default::default();
-            let _ = variants[0].set(Ok(LinearVariant { regex: first, locations: Mutex::new(Vec::new()) }));
+            let sequence = Sequence::new(&expanded.regex, expanded.captures.len());
+            let _ = variants[0].set(Ok(LinearVariant { regex: first, sequence, locations: Mutex::new(Vec::new()) }));
             (Matcher::Linear { variants }, names)
         };
         let group_index = (0..expanded.captures.len())
@@ -688,7 +692,7 @@ impl CompiledGrok {
         variants[index]
             .get_or_init(|| {
                 linear_regex(&self.expanded.regex, index)
-                    .map(|regex| LinearVariant { regex, locations: Mutex::new(Vec::new()) })
+                    .map(|regex| LinearVariant { regex, sequence: None, locations: Mutex::new(Vec::new()) })
             })
             .as_ref()
             .ok()
@@ -705,6 +709,16 @@ impl CompiledGrok {
         match &self.matcher {
             Matcher::Linear { .. } => {
                 let Some(variant) = self.linear(text) else { return MatchResult::NoMatch };
+                if let Some(sequence) = &variant.sequence {
+                    let done = sequence.run(text.as_bytes(), |slots| {
+                        for (spec, slot) in self.expanded.captures.iter().zip(slots) {
+                            each(spec, slot.map(|(s, e)| span(text, s, e)));
+                        }
+                    });
+                    if done.is_some() {
+                        return MatchResult::Matched;
+                    }
+                }
                 let mut locs = variant.locations.lock().pop().unwrap_or_else(|| variant.regex.capture_locations());
                 let matched = variant.regex.captures_read(&mut locs, text.as_bytes()).is_some();
                 if matched {

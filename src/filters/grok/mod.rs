@@ -19,6 +19,7 @@
 
 pub mod compile;
 pub mod library;
+mod sequence;
 
 pub use compile::{
     convert, longest_matching_prefix, CaptureSpec, CompiledGrok, Conversion, ExpandOptions, MatchResult, PrefixMatch,
