@@ -11,7 +11,8 @@ mkdir -p "$CACHE"
 need_apt=()
 command -v mkfifo >/dev/null || need_apt+=(coreutils)
 command -v curl >/dev/null || need_apt+=(curl)
-# Elasticsearch's integration-test distribution (tests/peers/elasticsearch.sh) runs on Java 17.
+# Elasticsearch's and OpenSearch's integration-test distributions (tests/peers/elasticsearch.sh)
+# run on Java 17.
 command -v unzip >/dev/null || need_apt+=(unzip)
 command -v java >/dev/null || need_apt+=(openjdk-17-jre-headless)
 command -v setpriv >/dev/null || need_apt+=(util-linux)

@@ -9,13 +9,16 @@
 //! - `codec`: bytes to events and back (line, plain, json, json_lines, rubydebug, dots).
 //! - `inputs`, `filters`, `outputs`: one module per plugin and one registry table per kind.
 //! - `metrics`: the counters every pipeline and plugin keeps, and the HTTP API.
-//! - `cli`: subcommands beyond Logstash's flags (`sluice grok`).
+//! - `ilm`: index lifecycle — the retention cleanup of daily indices (`sluice ilm cleanup`, or
+//!   scheduled in the daemon) and the ILM policy install (`sluice ilm install`).
+//! - `cli`: subcommands beyond Logstash's flags (`sluice grok`, `sluice ilm`).
 
 pub mod cli;
 pub mod codec;
 pub mod config;
 pub mod event;
 pub mod filters;
+pub mod ilm;
 pub mod inputs;
 pub mod metrics;
 pub mod outputs;

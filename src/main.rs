@@ -34,6 +34,8 @@ enum Command {
     Check(RunArgs),
     /// Debug a grok expression against lines (files or stdin), or list the pattern library.
     Grok(sluice::cli::grok::GrokArgs),
+    /// Index lifecycle: delete old daily indices, or install an ILM policy.
+    Ilm(sluice::cli::ilm::IlmArgs),
     /// Print the version.
     Version,
 }
@@ -113,6 +115,7 @@ fn main() -> ExitCode {
             let code = sluice::cli::grok::run(&a, &mut stdin.lock(), &mut std::io::stdout().lock(), &mut std::io::stderr());
             ExitCode::from(code)
         }
+        Some(Command::Ilm(a)) => ExitCode::from(sluice::cli::ilm::run(&a)),
         None => run(cli.run),
     }
 }
@@ -296,6 +299,13 @@ fn run(args: RunArgs) -> ExitCode {
     if failed {
         return ExitCode::from(1);
     }
+    let ilm_cleanup = match sluice::ilm::schedule::CleanupJob::from_settings(&file_settings) {
+        Ok(job) => job,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(1);
+        }
+    };
     if args.test {
         for l in &loaded {
             match l.compile() {
@@ -342,7 +352,7 @@ fn run(args: RunArgs) -> ExitCode {
     };
     let code = runtime.block_on(async move {
         let reload_args = args.clone();
-        let mut manager = Manager::new(Box::new(move || specs(&reload_args)), reload);
+        let mut manager = Manager::new(Box::new(move || specs(&reload_args)), reload).with_ilm_cleanup(ilm_cleanup);
         if let Err(errors) = manager.start(loaded) {
             for e in errors {
                 eprintln!("error: {e}\n");

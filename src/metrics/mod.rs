@@ -258,6 +258,10 @@ pub struct Registry {
     reloads: Mutex<BTreeMap<String, (u64, u64)>>,
     /// Pipelines that are running (started and not yet stopped), for readiness.
     running: Mutex<BTreeMap<String, bool>>,
+    /// Actions of the scheduled index cleanup: (action, result) → count.
+    ilm_actions: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
+    /// Runs of the scheduled index cleanup, by result.
+    ilm_runs: Mutex<BTreeMap<&'static str, u64>>,
 }
 
 impl Registry {
@@ -302,6 +306,23 @@ impl Registry {
 
     pub fn set_running(&self, pipeline: &str, running: bool) {
         self.running.lock().insert(pipeline.to_string(), running);
+    }
+
+    pub fn count_ilm_action(&self, action: &'static str, result: &'static str) {
+        *self.ilm_actions.lock().entry((action, result)).or_insert(0) += 1;
+    }
+
+    /// (action, result, count).
+    pub fn ilm_actions(&self) -> Vec<(&'static str, &'static str, u64)> {
+        self.ilm_actions.lock().iter().map(|((a, r), n)| (*a, *r, *n)).collect()
+    }
+
+    pub fn count_ilm_run(&self, result: &'static str) {
+        *self.ilm_runs.lock().entry(result).or_insert(0) += 1;
+    }
+
+    pub fn ilm_runs(&self) -> Vec<(&'static str, u64)> {
+        self.ilm_runs.lock().iter().map(|(r, n)| (*r, *n)).collect()
     }
 
     /// Ready when at least one pipeline is registered and every registered one is running.

@@ -91,6 +91,15 @@ impl Collector for SluiceCollector {
             vec![(vec![("pipeline", p.as_str()), ("result", *result)], *n)]
         })?;
 
+        let ilm_actions = registry.ilm_actions();
+        counter_family(&mut encoder, "sluice_ilm_actions", "Actions of the scheduled index cleanup, by action and result.", &ilm_actions, |(a, r, n)| {
+            vec![(vec![("action", *a), ("result", *r)], *n)]
+        })?;
+        let ilm_runs = registry.ilm_runs();
+        counter_family(&mut encoder, "sluice_ilm_runs", "Runs of the scheduled index cleanup, by result.", &ilm_runs, |(r, n)| {
+            vec![(vec![("result", *r)], *n)]
+        })?;
+
         if !pipelines.is_empty() {
             let mut family = encoder.encode_descriptor(
                 "sluice_batch_duration_seconds",

@@ -6,6 +6,10 @@
 //! errors are logged. Otherwise the old one is stopped (draining what it holds) and the new one
 //! started. The process ends when every pipeline has finished by itself (all inputs done) — unless
 //! automatic reload is on — or after a stop signal once everything has drained.
+//!
+//! Beside the pipelines it runs the scheduled index cleanup (`ilm::schedule`) when the settings
+//! ask for it: a task of its own whose failures are logged and counted, never fatal to the
+//! pipelines, and which stops with them.
 
 use super::{PipelineSettings, RunningPipeline};
 use crate::config::compile::{BuildContext, Plan};
@@ -71,11 +75,19 @@ pub struct Manager {
     /// Fingerprints of configs a reload rejected, so a broken file is reported once, not on
     /// every poll.
     rejected: BTreeMap<String, String>,
+    /// The index cleanup to run on schedule, from the settings.
+    ilm_cleanup: Option<crate::ilm::schedule::CleanupJob>,
 }
 
 impl Manager {
     pub fn new(specs: SpecSource, auto_reload: Option<Duration>) -> Manager {
-        Manager { specs, auto_reload, running: BTreeMap::new(), rejected: BTreeMap::new() }
+        Manager { specs, auto_reload, running: BTreeMap::new(), rejected: BTreeMap::new(), ilm_cleanup: None }
+    }
+
+    /// Run this index cleanup on its schedule while the pipelines run.
+    pub fn with_ilm_cleanup(mut self, job: Option<crate::ilm::schedule::CleanupJob>) -> Manager {
+        self.ilm_cleanup = job;
+        self
     }
 
     /// Start every pipeline; the first config error stops start-up (nothing runs half-built).
@@ -158,6 +170,15 @@ impl Manager {
 
     /// Supervise until every pipeline is done, or a stop signal has drained them.
     pub async fn run(mut self) {
+        let stop_cleanup = tokio_util::sync::CancellationToken::new();
+        if let Some(job) = self.ilm_cleanup.take() {
+            tokio::spawn(job.run(stop_cleanup.clone()));
+        }
+        self.supervise().await;
+        stop_cleanup.cancel();
+    }
+
+    async fn supervise(&mut self) {
         let mut sigterm = signal(tokio::signal::unix::SignalKind::terminate());
         let mut sigint = signal(tokio::signal::unix::SignalKind::interrupt());
         let mut sighup = signal(tokio::signal::unix::SignalKind::hangup());

@@ -1,6 +1,8 @@
 //! Helpers shared by the black-box tests: run the real `sluice` binary and read what it wrote.
 #![allow(dead_code)]
 
+pub mod elasticsearch;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# A real single-node Elasticsearch for the tests: the integration-test distribution from Maven
-# Central, run on the machine's Java (17 or later), bound to 127.0.0.1, security off, 512 MiB heap,
-# data in a throw-away directory.
+# A real single-node Elasticsearch (or OpenSearch) for the tests: the integration-test
+# distribution from Maven Central, run on the machine's Java (17 or later), bound to 127.0.0.1,
+# security off, 512 MiB heap, data in a throw-away directory.
 #
 #   elasticsearch.sh install                       download the zip into the cache when missing
 #   elasticsearch.sh start PORT TRANSPORT_PORT [OWNER_PID]
@@ -13,12 +13,20 @@
 #
 # The cache is ${SLUICE_CACHE:-$HOME/.cache/sluice}/elasticsearch. Elasticsearch refuses to run as
 # root; as root, the node runs as the `nobody` user.
+#
+# With SLUICE_SEARCH_DISTRIBUTION=opensearch, the same for OpenSearch (its integration-test
+# distribution, also from Maven Central; cache in .../opensearch).
 set -euo pipefail
 
-ES_VERSION="${SLUICE_ES_VERSION:-8.19.21}"
-CACHE="${SLUICE_CACHE:-$HOME/.cache/sluice}/elasticsearch"
-ZIP="$CACHE/elasticsearch-$ES_VERSION.zip"
-URL="https://repo1.maven.org/maven2/org/elasticsearch/distribution/integ-test-zip/elasticsearch/$ES_VERSION/elasticsearch-$ES_VERSION.zip"
+DIST="${SLUICE_SEARCH_DISTRIBUTION:-elasticsearch}"
+case "$DIST" in
+  elasticsearch) ES_VERSION="${SLUICE_ES_VERSION:-8.19.21}"; GROUP=org/elasticsearch ;;
+  opensearch) ES_VERSION="${SLUICE_OPENSEARCH_VERSION:-2.19.1}"; GROUP=org/opensearch ;;
+  *) echo "elasticsearch.sh: SLUICE_SEARCH_DISTRIBUTION must be elasticsearch or opensearch" >&2; exit 1 ;;
+esac
+CACHE="${SLUICE_CACHE:-$HOME/.cache/sluice}/$DIST"
+ZIP="$CACHE/$DIST-$ES_VERSION.zip"
+URL="https://repo1.maven.org/maven2/$GROUP/distribution/integ-test-zip/$DIST/$ES_VERSION/$DIST-$ES_VERSION.zip"
 
 die() { echo "elasticsearch.sh: $*" >&2; exit 1; }
 
@@ -43,7 +51,7 @@ install() {
   command -v unzip >/dev/null || die "unzip is required"
   if [ -s "$ZIP" ]; then return; fi
   mkdir -p "$CACHE"
-  echo "Downloading Elasticsearch $ES_VERSION (integ-test-zip, about 100 MB)..." >&2
+  echo "Downloading $DIST $ES_VERSION (integ-test-zip, 50 to 100 MB)..." >&2
   curl -fsSL --retry 3 -o "$ZIP.part" "$URL"
   local want got
   want="$(curl -fsSL --retry 3 "$URL.sha1" | cut -c1-40)"
@@ -57,10 +65,12 @@ launch() {
   : > "$run/es.log"
   [ "$(id -u)" = 0 ] && chown 65534:65534 "$run/es.log"
   # setsid: the node gets its own process group, so killing it never touches the caller.
+  # Each distribution reads its own names; the other's are ignored.
   ES_JAVA_HOME="$(java_home)" ES_JAVA_OPTS="-Xms512m -Xmx512m" ES_TMPDIR="$run/tmp" \
+  OPENSEARCH_JAVA_HOME="$(java_home)" OPENSEARCH_JAVA_OPTS="-Xms512m -Xmx512m" OPENSEARCH_TMPDIR="$run/tmp" \
     setsid bash -c 'cd "$1" && shift && exec "$@"' _ "$run" \
     $( [ "$(id -u)" = 0 ] && echo setpriv --reuid=65534 --regid=65534 --clear-groups -- ) \
-    "$run/home/bin/elasticsearch" >>"$run/es.log" 2>&1 < /dev/null &
+    "$run/home/bin/$(cat "$run/dist")" >>"$run/es.log" 2>&1 < /dev/null &
   echo $! > "$run/pid"
   local port deadline
   port="$(cat "$run/port")"
@@ -82,20 +92,22 @@ start() {
   local run
   run="$(mktemp -d "${TMPDIR:-/tmp}/sluice-es.XXXXXX")"
   unzip -q "$ZIP" -d "$run"
-  mv "$run/elasticsearch-$ES_VERSION" "$run/home"
+  mv "$run/$DIST-$ES_VERSION" "$run/home"
   mkdir -p "$run/data" "$run/logs" "$run/tmp"
-  cat > "$run/home/config/elasticsearch.yml" <<EOF
+  echo "$DIST" > "$run/dist"
+  cat > "$run/home/config/$DIST.yml" <<EOF
 cluster.name: sluice-test
 node.name: sluice-test
 network.host: 127.0.0.1
 http.port: $port
 transport.port: $transport
 discovery.type: single-node
-xpack.security.enabled: false
 cluster.routing.allocation.disk.threshold_enabled: false
 path.data: $run/data
 path.logs: $run/logs
 EOF
+  # The OpenSearch integration-test distribution has no security plugin to turn off.
+  [ "$DIST" = opensearch ] || echo "xpack.security.enabled: false" >> "$run/home/config/$DIST.yml"
   echo "$port" > "$run/port"
   if [ "$(id -u)" = 0 ]; then chmod 755 "$run"; chown -R 65534:65534 "$run"; fi
   launch "$run"

@@ -118,6 +118,18 @@ pub struct ClientSettings {
     pub custom_headers: Vec<(String, String)>,
 }
 
+/// The `Authorization` value for `user:password`.
+pub fn basic_authorization(user_colon_password: &str) -> String {
+    use base64::Engine;
+    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(user_colon_password))
+}
+
+/// The `Authorization` value for an API key given as Elasticsearch creates it, `id:api_key`.
+pub fn api_key_authorization(id_colon_key: &str) -> String {
+    use base64::Engine;
+    format!("ApiKey {}", base64::engine::general_purpose::STANDARD.encode(id_colon_key))
+}
+
 pub fn build_client(s: &ClientSettings) -> Result<reqwest::Client, String> {
     let mut headers = HeaderMap::new();
     if let Some(auth) = &s.authorization {

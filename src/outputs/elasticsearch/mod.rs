@@ -18,10 +18,10 @@
 
 mod bulk;
 mod events;
-mod hosts;
+pub mod hosts;
 mod response;
 mod retry;
-mod template;
+pub mod template;
 
 pub use bulk::{Action, ActionKind, Formatted, Item, ItemSpec};
 pub use response::{classify, BulkItemOutcome};
@@ -33,7 +33,6 @@ use crate::config::error::ConfigError;
 use crate::event::{Event, Template};
 use crate::metrics::PluginMetrics;
 use crate::queue::dlq::{DeadLetter, DeadLetterQueue};
-use base64::Engine;
 use hosts::{ClientSettings, HostPool};
 use parking_lot::Mutex;
 use response::ResponseError;
@@ -171,16 +170,15 @@ impl ElasticsearchConfig {
             (None, Some(_), Some(_)) => return Err(ConfigError::at(args.span_of("cloud_auth"), "give either `password` or `cloud_auth`, not both")),
             (None, None, None) => None,
         };
-        let b64 = base64::engine::general_purpose::STANDARD;
         let authorization = match (basic, api_key) {
             (Some(_), Some(_)) => return Err(ConfigError::at(args.span_of("api_key"), "give either `api_key` or `user`/`password`, not both")),
-            (Some(b), None) => Some(format!("Basic {}", b64.encode(b))),
+            (Some(b), None) => Some(hosts::basic_authorization(&b)),
             (None, Some(k)) => {
                 let tls = ssl == Some(true) || hosts.iter().any(|h| h.trim_start().starts_with("https://"));
                 if !tls {
                     return Err(ConfigError::at(args.span_of("api_key"), "`api_key` needs TLS: set ssl_enabled => true or use https:// hosts"));
                 }
-                Some(format!("ApiKey {}", b64.encode(k)))
+                Some(hosts::api_key_authorization(&k))
             }
             (None, None) => None,
         };
@@ -677,7 +675,8 @@ fn gzip(data: &[u8], level: u32) -> std::io::Result<Vec<u8>> {
     enc.finish()
 }
 
-fn url_encode(s: &str) -> String {
+/// Percent-encodes everything but unreserved characters (query values, index names in paths).
+pub fn url_encode(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
         if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
@@ -690,7 +689,7 @@ fn url_encode(s: &str) -> String {
 }
 
 /// An error with its causes, which is where reqwest says what actually went wrong.
-fn error_chain(e: &dyn std::error::Error) -> String {
+pub fn error_chain(e: &dyn std::error::Error) -> String {
     let mut s = e.to_string();
     let mut cur = e.source();
     while let Some(c) = cur {
