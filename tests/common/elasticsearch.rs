@@ -24,7 +24,11 @@ impl EsNode {
 
     /// Start a node of `elasticsearch` or `opensearch`.
     pub fn start_distribution(distribution: &str) -> EsNode {
-        let port = free_port();
+        EsNode::start_on(free_port(), distribution)
+    }
+
+    /// Start a node of `elasticsearch` or `opensearch` on a given HTTP port.
+    pub fn start_on(port: u16, distribution: &str) -> EsNode {
         let transport = free_port();
         let out = Command::new("bash")
             .arg(script())

@@ -1,6 +1,7 @@
 //! Helpers shared by the black-box tests: run the real `sluice` binary and read what it wrote.
 #![allow(dead_code)]
 
+pub mod beats;
 pub mod elasticsearch;
 
 use std::io::Write;

@@ -3,7 +3,10 @@
 // many the server acknowledged.
 //
 // Each event carries `sender` (the -id flag) and `seq` (0..count-1) so that a test can check
-// every event arrived exactly once. Exit status 0 means every event was acknowledged.
+// every event arrived exactly once. With -lines, the messages are the lines of a file (in order,
+// from the start again when there are fewer lines than events), as Filebeat ships a log file;
+// -field name=value (repeatable) adds Filebeat's custom `fields`. Exit status 0 means every
+// event was acknowledged.
 package main
 
 import (
@@ -13,12 +16,30 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"strings"
 	"time"
 
 	v2 "github.com/elastic/go-lumber/client/v2"
 )
 
+// fieldFlags collects repeated -field name=value flags.
+type fieldFlags map[string]interface{}
+
+func (f fieldFlags) String() string { return fmt.Sprint(map[string]interface{}(f)) }
+
+func (f fieldFlags) Set(v string) error {
+	name, value, ok := strings.Cut(v, "=")
+	if !ok || name == "" {
+		return fmt.Errorf("want name=value, got %q", v)
+	}
+	f[name] = value
+	return nil
+}
+
 func main() {
+	fields := fieldFlags{}
+	flag.Var(fields, "field", "name=value added under `fields` (repeatable)")
+	linesFile := flag.String("lines", "", "file whose lines are the messages")
 	addr := flag.String("addr", "127.0.0.1:5044", "server address")
 	count := flag.Int("count", 1000, "events to send")
 	batch := flag.Int("batch", 2048, "events per window")
@@ -59,6 +80,15 @@ func main() {
 		}
 		return tls.DialWithDialer(d, network, address, cfg)
 	}
+	var lines []string
+	if *linesFile != "" {
+		data, err := os.ReadFile(*linesFile)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "lines:", err)
+			os.Exit(2)
+		}
+		lines = strings.Split(strings.TrimRight(string(data), "\n"), "\n")
+	}
 	opts := []v2.Option{v2.CompressionLevel(*compress), v2.Timeout(*timeout)}
 	host, _ := os.Hostname()
 
@@ -71,7 +101,7 @@ func main() {
 		}
 		events := make([]interface{}, n)
 		for i := range events {
-			events[i] = map[string]interface{}{
+			event := map[string]interface{}{
 				"@timestamp": time.Now().UTC(),
 				"@metadata":  map[string]interface{}{"beat": "lumber-send", "type": "_doc", "version": "8.0.0"},
 				"message":    fmt.Sprintf("event %d from %s", next, *id),
@@ -80,6 +110,13 @@ func main() {
 				"host":       map[string]interface{}{"name": host},
 				"log":        map[string]interface{}{"offset": next},
 			}
+			if lines != nil {
+				event["message"] = lines[next%len(lines)]
+			}
+			if len(fields) > 0 {
+				event["fields"] = map[string]interface{}(fields)
+			}
+			events[i] = event
 			next++
 		}
 		return events
