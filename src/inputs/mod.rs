@@ -9,6 +9,7 @@
 pub mod beats;
 pub mod dead_letter_queue;
 pub mod generator;
+pub mod kubernetes;
 pub mod stdin;
 pub mod syslog;
 pub mod tcp;
@@ -44,6 +45,7 @@ pub const INPUTS: &[InputPlugin] = &[
     InputPlugin { name: "beats", build: beats::build },
     InputPlugin { name: "dead_letter_queue", build: dead_letter_queue::build },
     InputPlugin { name: "generator", build: generator::build },
+    InputPlugin { name: "kubernetes", build: kubernetes::build },
     InputPlugin { name: "stdin", build: stdin::build },
     InputPlugin { name: "syslog", build: syslog::build },
     InputPlugin { name: "tcp", build: tcp::build },

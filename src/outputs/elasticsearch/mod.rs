@@ -20,7 +20,7 @@ mod bulk;
 mod events;
 pub mod hosts;
 mod response;
-mod retry;
+pub(crate) mod retry;
 pub mod template;
 
 pub use bulk::{Action, ActionKind, Formatted, Item, ItemSpec};
