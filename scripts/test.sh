@@ -13,6 +13,6 @@ cargo test --release --locked --no-fail-fast 2>&1
 # The Debian package: built, installed with dpkg, unit verified, shipped config checked.
 bash scripts/deb-check.sh
 
-if [ -x scripts/validate-deploy.sh ]; then
-  scripts/validate-deploy.sh
-fi
+# The deployment files, and sluice's own checks of the configs they ship (the release binary the
+# tests just built; Loki's -verify-config uses the Loki the Loki tests built into the cache).
+SLUICE_BIN=target/release/sluice scripts/validate-deploy.sh

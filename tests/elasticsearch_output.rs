@@ -16,7 +16,7 @@ use common::*;
 use serde_json::{json, Value};
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -82,13 +82,6 @@ fn run_stdin(config: &str, data: &Path, lines: &[Value]) -> std::process::Output
     let out = run_with_stdin(&["-e", config, "--path.data", data.to_str().unwrap(), "--api.http.port", &api, "-w", "1"], input.as_bytes());
     assert!(out.status.success(), "sluice failed: {}", String::from_utf8_lossy(&out.stderr));
     out
-}
-
-fn dlq_entries(data: &Path) -> Vec<Value> {
-    let dir = data.join("dead_letter_queue/main");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir).map(|rd| rd.filter_map(|e| e.ok()).map(|e| e.path()).collect()).unwrap_or_default();
-    files.sort();
-    files.iter().flat_map(|f| std::fs::read_to_string(f).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect::<Vec<Value>>()).collect()
 }
 
 fn http_get(port: u16, path: &str) -> String {
@@ -420,121 +413,7 @@ fn bad_options_are_config_errors() {
 // Fault injection: a server speaking just enough HTTP to play Elasticsearch badly.
 
 mod fake {
-    use std::sync::{Arc, Mutex};
-    use std::time::Duration;
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-    #[derive(Debug, Clone)]
-    pub struct Request {
-        pub method: String,
-        pub path: String,
-        pub body: Vec<u8>,
-    }
-
-    pub enum Reply {
-        /// Status and JSON body.
-        Json(u16, String),
-        /// Wait, then answer.
-        After(Duration, u16, String),
-        /// Read half the body, then close the connection without answering.
-        DropMidBody,
-    }
-
-    pub type Handler = dyn Fn(&Request, usize) -> Reply + Send + Sync;
-
-    pub struct Server {
-        pub port: u16,
-        pub requests: Arc<Mutex<Vec<Request>>>,
-        _runtime: tokio::runtime::Runtime,
-    }
-
-    impl Server {
-        pub fn bulks(&self) -> Vec<Request> {
-            self.requests.lock().unwrap().iter().filter(|r| r.path.starts_with("/_bulk")).cloned().collect()
-        }
-    }
-
-    /// Serve on `port`; `handler` gets each request and how many bulk requests came before it.
-    pub fn serve(port: u16, handler: Box<Handler>) -> Server {
-        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-        let requests: Arc<Mutex<Vec<Request>>> = Arc::default();
-        let listener = runtime.block_on(tokio::net::TcpListener::bind(("127.0.0.1", port))).unwrap();
-        let handler: Arc<Handler> = Arc::from(handler);
-        let log = requests.clone();
-        runtime.spawn(async move {
-            loop {
-                let Ok((stream, _)) = listener.accept().await else { continue };
-                let handler = handler.clone();
-                let log = log.clone();
-                tokio::spawn(async move {
-                    let _ = connection(stream, handler, log).await;
-                });
-            }
-        });
-        Server { port, requests, _runtime: runtime }
-    }
-
-    async fn connection(mut stream: tokio::net::TcpStream, handler: Arc<Handler>, log: Arc<Mutex<Vec<Request>>>) -> std::io::Result<()> {
-        let mut buf: Vec<u8> = Vec::new();
-        loop {
-            let head_end = loop {
-                if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                    break i + 4;
-                }
-                let mut chunk = [0u8; 8192];
-                let n = stream.read(&mut chunk).await?;
-                if n == 0 {
-                    return Ok(());
-                }
-                buf.extend_from_slice(&chunk[..n]);
-            };
-            let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
-            let mut first = head.lines().next().unwrap_or("").split(' ');
-            let method = first.next().unwrap_or("").to_string();
-            let path = first.next().unwrap_or("").to_string();
-            let length: usize =
-                head.lines().find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse().unwrap_or(0))).unwrap_or(0);
-            let bulks_before = log.lock().unwrap().iter().filter(|r| r.path.starts_with("/_bulk")).count();
-            let probe = Request { method: method.clone(), path: path.clone(), body: Vec::new() };
-            let reply = handler(&probe, bulks_before);
-            if let Reply::DropMidBody = reply {
-                while buf.len() < head_end + length / 2 {
-                    let mut chunk = [0u8; 8192];
-                    let n = stream.read(&mut chunk).await?;
-                    if n == 0 {
-                        break;
-                    }
-                    buf.extend_from_slice(&chunk[..n]);
-                }
-                log.lock().unwrap().push(Request { method, path: format!("{path} (dropped)"), body: Vec::new() });
-                return Ok(());
-            }
-            while buf.len() < head_end + length {
-                let mut chunk = [0u8; 65536];
-                let n = stream.read(&mut chunk).await?;
-                if n == 0 {
-                    return Ok(());
-                }
-                buf.extend_from_slice(&chunk[..n]);
-            }
-            let body = buf[head_end..head_end + length].to_vec();
-            buf.drain(..head_end + length);
-            let request = Request { method, path, body };
-            // The real answer is computed with the body (item statuses depend on it).
-            let reply = handler(&request, bulks_before);
-            log.lock().unwrap().push(request);
-            let (status, text) = match reply {
-                Reply::Json(s, t) => (s, t),
-                Reply::After(d, s, t) => {
-                    tokio::time::sleep(d).await;
-                    (s, t)
-                }
-                Reply::DropMidBody => unreachable!(),
-            };
-            let response = format!("HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{text}", text.len());
-            stream.write_all(response.as_bytes()).await?;
-        }
-    }
+    pub use super::common::fake_http::*;
 
     /// The documents of a bulk body, read with a plain line parser: (action line, source line).
     pub fn items(body: &[u8]) -> Vec<(serde_json::Value, serde_json::Value)> {
@@ -589,6 +468,7 @@ fn seqs(body: &[u8]) -> Vec<u64> {
 fn items_answered_429_and_only_those_are_resent() {
     let server = fake::serve(
         free_port(),
+        "/_bulk",
         Box::new(|r, bulks_before| {
             if !r.path.starts_with("/_bulk") {
                 return fake::Reply::Json(200, "{}".into());
@@ -615,7 +495,7 @@ fn items_answered_429_and_only_those_are_resent() {
     );
     let data = temp_dir();
     run_stdin(&fault_config(&format!("\"127.0.0.1:{}\"", server.port), ""), data.path(), &seq_events(10));
-    let bulks = server.bulks();
+    let bulks = server.counted();
     assert_eq!(bulks.len(), 2, "one retry round");
     assert_eq!(seqs(&bulks[0].body), (0..10).collect::<Vec<_>>());
     assert_eq!(seqs(&bulks[1].body), vec![1, 3, 5, 7, 9]);
@@ -633,6 +513,7 @@ fn items_answered_429_and_only_those_are_resent() {
 fn a_connection_dropped_mid_bulk_is_retried_whole() {
     let server = fake::serve(
         free_port(),
+        "/_bulk",
         Box::new(|r, bulks_before| {
             if r.path.starts_with("/_bulk") && bulks_before == 0 {
                 return fake::Reply::DropMidBody;
@@ -647,7 +528,7 @@ fn a_connection_dropped_mid_bulk_is_retried_whole() {
     let requests = server.requests.lock().unwrap().clone();
     let dropped = requests.iter().filter(|r| r.path.ends_with("(dropped)")).count();
     assert_eq!(dropped, 1, "{:?}", requests.iter().map(|r| &r.path).collect::<Vec<_>>());
-    let delivered: Vec<u64> = server.bulks().iter().flat_map(|b| seqs(&b.body)).collect();
+    let delivered: Vec<u64> = server.counted().iter().flat_map(|b| seqs(&b.body)).collect();
     assert_eq!(delivered, (0..200).collect::<Vec<_>>(), "each event accepted exactly once");
 }
 
@@ -657,6 +538,7 @@ fn a_connection_dropped_mid_bulk_is_retried_whole() {
 fn slow_answers_are_waited_for_or_retried_after_the_timeout() {
     let server = fake::serve(
         free_port(),
+        "/_bulk",
         Box::new(|r, bulks_before| {
             if !r.path.starts_with("/_bulk") {
                 return fake::Reply::Json(200, "{}".into());
@@ -669,7 +551,7 @@ fn slow_answers_are_waited_for_or_retried_after_the_timeout() {
     let data = temp_dir();
     let started = Instant::now();
     run_stdin(&fault_config(&format!("\"127.0.0.1:{}\"", server.port), "timeout => 2"), data.path(), &seq_events(5));
-    let bulks = server.bulks();
+    let bulks = server.counted();
     assert_eq!(bulks.len(), 2, "the timed-out request and its retry");
     assert_eq!(seqs(&bulks[1].body), vec![0, 1, 2, 3, 4]);
     assert!(started.elapsed() >= Duration::from_millis(3500));
@@ -680,7 +562,7 @@ fn slow_answers_are_waited_for_or_retried_after_the_timeout() {
 #[test]
 fn a_dead_host_fails_over_and_comes_back_after_its_health_check() {
     let dead_port = free_port();
-    let live = fake::serve(free_port(), Box::new(|r, _| fake::accept_all(r)));
+    let live = fake::serve(free_port(), "/_bulk", Box::new(|r, _| fake::accept_all(r)));
     let data = temp_dir();
     let port = free_port();
     let api = free_port();
@@ -702,12 +584,12 @@ fn a_dead_host_fails_over_and_comes_back_after_its_health_check() {
     }
     let started = Instant::now();
     eventually(Duration::from_secs(20), "the first events delivered to the live host", || {
-        live.bulks().iter().map(|b| seqs(&b.body).len()).sum::<usize>() == 20
+        live.counted().iter().map(|b| seqs(&b.body).len()).sum::<usize>() == 20
     });
     assert!(started.elapsed() < Duration::from_secs(5), "failover is immediate, not after a retry wait");
 
     // The dead host comes back: it is health-checked, then used again.
-    let revived = fake::serve(dead_port, Box::new(|r, _| fake::accept_all(r)));
+    let revived = fake::serve(dead_port, "/_bulk", Box::new(|r, _| fake::accept_all(r)));
     eventually(Duration::from_secs(20), "health check on the revived host", || !revived.requests.lock().unwrap().is_empty());
     std::thread::sleep(Duration::from_millis(500));
     for round in 0..20 {
@@ -718,13 +600,13 @@ fn a_dead_host_fails_over_and_comes_back_after_its_health_check() {
         std::thread::sleep(Duration::from_millis(100));
     }
     eventually(Duration::from_secs(20), "every event delivered", || {
-        live.bulks().iter().chain(revived.bulks().iter()).map(|b| seqs(&b.body).len()).sum::<usize>() == 120
+        live.counted().iter().chain(revived.counted().iter()).map(|b| seqs(&b.body).len()).sum::<usize>() == 120
     });
     let revived_requests = revived.requests.lock().unwrap().clone();
     assert_eq!((revived_requests[0].method.as_str(), revived_requests[0].path.as_str()), ("GET", "/"), "health check first");
-    assert!(!revived.bulks().is_empty(), "the revived host takes bulk requests again");
+    assert!(!revived.counted().is_empty(), "the revived host takes bulk requests again");
     assert!(child.stop());
-    let mut all: Vec<u64> = live.bulks().iter().chain(revived.bulks().iter()).flat_map(|b| seqs(&b.body)).collect();
+    let mut all: Vec<u64> = live.counted().iter().chain(revived.counted().iter()).flat_map(|b| seqs(&b.body)).collect();
     all.sort_unstable();
     let expected: Vec<u64> = (0..20).chain(100..200).collect();
     assert_eq!(all, expected);
@@ -736,6 +618,7 @@ fn a_dead_host_fails_over_and_comes_back_after_its_health_check() {
 fn whole_request_503_is_resent_and_413_is_split() {
     let server = fake::serve(
         free_port(),
+        "/_bulk",
         Box::new(|r, bulks_before| {
             if !r.path.starts_with("/_bulk") {
                 return fake::Reply::Json(200, "{}".into());
@@ -752,7 +635,7 @@ fn whole_request_503_is_resent_and_413_is_split() {
     );
     let data = temp_dir();
     run_stdin(&fault_config(&format!("\"127.0.0.1:{}\"", server.port), ""), data.path(), &seq_events(10));
-    let bulks = server.bulks();
+    let bulks = server.counted();
     assert_eq!(seqs(&bulks[0].body), (0..10).collect::<Vec<_>>());
     assert_eq!(seqs(&bulks[1].body), (0..10).collect::<Vec<_>>(), "the 503 request is resent whole");
     let accepted: Vec<u64> = bulks.iter().filter(|b| fake::items(&b.body).len() <= 3).flat_map(|b| seqs(&b.body)).collect();

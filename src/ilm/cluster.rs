@@ -7,7 +7,8 @@
 
 use super::plan::IndexInfo;
 use crate::outputs::elasticsearch::hosts::{ClientSettings, HostPool};
-use crate::outputs::elasticsearch::{error_chain, url_encode};
+use crate::outputs::elasticsearch::url_encode;
+use crate::outputs::http::error_chain;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};

@@ -8,6 +8,8 @@
 
 pub mod elasticsearch;
 pub mod file;
+pub mod http;
+pub mod loki;
 pub mod null;
 pub mod stdout;
 
@@ -40,6 +42,7 @@ pub struct OutputPlugin {
 pub const OUTPUTS: &[OutputPlugin] = &[
     OutputPlugin { name: "elasticsearch", build: elasticsearch::build },
     OutputPlugin { name: "file", build: file::build },
+    OutputPlugin { name: "loki", build: loki::build },
     OutputPlugin { name: "null", build: null::build },
     OutputPlugin { name: "stdout", build: stdout::build },
 ];

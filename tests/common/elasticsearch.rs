@@ -1,19 +1,14 @@
 //! A real Elasticsearch (or OpenSearch) node for the tests: the integration-test distribution
 //! started by `tests/peers/elasticsearch.sh`, and curl as a client independent of sluice's.
 
-use super::free_port;
+use super::{free_port, Peer};
 use serde_json::Value;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::OnceLock;
 
 pub struct EsNode {
     pub url: String,
-    pub run: PathBuf,
-}
-
-fn script() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers/elasticsearch.sh")
+    pub peer: Peer,
 }
 
 impl EsNode {
@@ -29,23 +24,14 @@ impl EsNode {
 
     /// Start a node of `elasticsearch` or `opensearch` on a given HTTP port.
     pub fn start_on(port: u16, distribution: &str) -> EsNode {
-        let transport = free_port();
-        let out = Command::new("bash")
-            .arg(script())
-            .env("SLUICE_SEARCH_DISTRIBUTION", distribution)
-            .args(["start", &port.to_string(), &transport.to_string(), &std::process::id().to_string()])
-            .stderr(Stdio::inherit())
-            .output()
-            .expect("run tests/peers/elasticsearch.sh");
-        assert!(out.status.success(), "{distribution} did not start (is Java 17 installed?)");
-        let run = PathBuf::from(String::from_utf8(out.stdout).unwrap().trim().lines().last().unwrap_or_default());
-        EsNode { url: format!("http://127.0.0.1:{port}"), run }
+        let args = [port.to_string(), free_port().to_string()];
+        let peer = Peer::start_with_env("elasticsearch.sh", &args, &[("SLUICE_SEARCH_DISTRIBUTION", distribution)]);
+        EsNode { url: format!("http://127.0.0.1:{port}"), peer }
     }
 
     /// `kill`, `restart` or `stop` the node through the script.
     pub fn script(&self, verb: &str) {
-        let ok = Command::new("bash").arg(script()).arg(verb).arg(&self.run).status().unwrap().success();
-        assert!(ok, "elasticsearch.sh {verb} failed");
+        self.peer.script(verb);
     }
 }
 

@@ -3,6 +3,8 @@
 
 pub mod beats;
 pub mod elasticsearch;
+pub mod fake_http;
+pub mod loki;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -153,4 +155,48 @@ fn dechunk(body: &str) -> String {
         rest = after[n..].trim_start_matches("\r\n");
     }
     out
+}
+
+/// A real server started by one of the scripts in tests/peers (`SCRIPT start ARGS... OWNER_PID`
+/// prints its run directory); the script stops it when this test process exits, however it ends.
+pub struct Peer {
+    script: PathBuf,
+    pub run: PathBuf,
+}
+
+impl Peer {
+    pub fn start(script: &str, args: &[String]) -> Peer {
+        Peer::start_with_env(script, args, &[])
+    }
+
+    /// Like `start`, with environment variables for the script.
+    pub fn start_with_env(script: &str, args: &[String], env: &[(&str, &str)]) -> Peer {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers").join(script);
+        let out = Command::new("bash")
+            .envs(env.iter().copied())
+            .arg(&script)
+            .arg("start")
+            .args(args)
+            .arg(std::process::id().to_string())
+            .stderr(Stdio::inherit())
+            .output()
+            .unwrap_or_else(|e| panic!("run {}: {e}", script.display()));
+        assert!(out.status.success(), "{} did not start its server", script.display());
+        let run = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim().lines().last().unwrap_or_default());
+        Peer { script, run }
+    }
+
+    /// `kill`, `restart` or `stop` the server.
+    pub fn script(&self, verb: &str) {
+        let ok = Command::new("bash").arg(&self.script).arg(verb).arg(&self.run).status().unwrap().success();
+        assert!(ok, "{} {verb} failed", self.script.display());
+    }
+}
+
+/// The entries of a pipeline's dead letter queue (`main`), read from its segment files.
+pub fn dlq_entries(data: &Path) -> Vec<serde_json::Value> {
+    let dir = data.join("dead_letter_queue/main");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir).map(|rd| rd.filter_map(|e| e.ok()).map(|e| e.path()).collect()).unwrap_or_default();
+    files.sort();
+    files.iter().flat_map(|f| std::fs::read_to_string(f).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect::<Vec<_>>()).collect()
 }

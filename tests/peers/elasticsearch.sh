@@ -17,6 +17,8 @@
 # With SLUICE_SEARCH_DISTRIBUTION=opensearch, the same for OpenSearch (its integration-test
 # distribution, also from Maven Central; cache in .../opensearch).
 set -euo pipefail
+# shellcheck source=tests/peers/lib.sh
+. "$(dirname "$(readlink -f "$0")")/lib.sh"
 
 DIST="${SLUICE_SEARCH_DISTRIBUTION:-elasticsearch}"
 case "$DIST" in
@@ -111,33 +113,15 @@ EOF
   echo "$port" > "$run/port"
   if [ "$(id -u)" = 0 ]; then chmod 755 "$run"; chown -R 65534:65534 "$run"; fi
   launch "$run"
-  if [ -n "$owner" ]; then
-    # Stop the node when the test process that asked for it is gone, however it ended.
-    setsid bash -c 'while kill -0 "$1" 2>/dev/null; do sleep 1; done; "$2" stop "$3"' _ "$owner" "$(readlink -f "$0")" "$run" \
-      >/dev/null 2>&1 < /dev/null &
-  fi
+  stop_with_owner "$owner" "$(readlink -f "$0")" "$run"
   echo "$run"
-}
-
-kill_node() {
-  local run="$1" pid
-  [ -f "$run/pid" ] || return 0
-  pid="$(cat "$run/pid")"
-  # The process group: the launcher shell and the JVM.
-  kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
-  for _ in $(seq 1 100); do
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.2
-  done
-  kill -KILL -- "-$pid" 2>/dev/null || true
-  rm -f "$run/pid"
 }
 
 case "${1:-}" in
   install) check_java; install ;;
   start) [ $# -ge 3 ] || die "usage: start PORT TRANSPORT_PORT [OWNER_PID]"; start "$2" "$3" "${4:-}" ;;
-  kill) kill_node "$2" ;;
+  kill) kill_group "$2" ;;
   restart) launch "$2" ;;
-  stop) kill_node "$2"; rm -rf "$2" ;;
+  stop) kill_group "$2"; rm -rf "$2" ;;
   *) die "usage: $0 install | start PORT TRANSPORT_PORT [OWNER_PID] | kill RUN | restart RUN | stop RUN" ;;
 esac

@@ -15,7 +15,7 @@
 //! current context's server, CA (file or inline), and token, token file or client certificate.
 
 use crate::event::{Map, Value};
-use crate::outputs::elasticsearch::retry::Backoff;
+use crate::outputs::http::retry::Backoff;
 use parking_lot::RwLock;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

@@ -20,19 +20,19 @@ mod bulk;
 mod events;
 pub mod hosts;
 mod response;
-pub(crate) mod retry;
 pub mod template;
 
 pub use bulk::{Action, ActionKind, Formatted, Item, ItemSpec};
 pub use response::{classify, BulkItemOutcome};
 
+use super::http::{dead_letter, error_chain, retry};
 use super::{Output, OutputError};
 use crate::config::args::{Args, HashValue};
 use crate::config::compile::BuildContext;
 use crate::config::error::ConfigError;
 use crate::event::{Event, Template};
 use crate::metrics::PluginMetrics;
-use crate::queue::dlq::{DeadLetter, DeadLetterQueue};
+use crate::queue::dlq::DeadLetterQueue;
 use hosts::{ClientSettings, HostPool};
 use parking_lot::Mutex;
 use response::ResponseError;
@@ -45,8 +45,6 @@ use template::{IlmMode, TemplatePlan};
 /// A call that has settled nothing retries inside for this long, then hands the retry to the
 /// worker (see the module comment).
 const GIVE_UP_WITHOUT_PROGRESS: Duration = Duration::from_secs(30);
-/// A dead letter queue write that fails (disk full...) is tried this often before the call fails.
-const DLQ_WRITE_ATTEMPTS: u32 = 5;
 
 /// The options, as read from the plugin block.
 #[derive(Debug, Clone)]
@@ -528,51 +526,8 @@ impl Elasticsearch {
     /// Put rejected events in the dead letter queue; Ok once they are on disk (or counted as
     /// dropped when the queue is disabled or full).
     fn dead_letter(&self, events: &[&Event], dead: &[(usize, String)]) -> Result<(), OutputError> {
-        if dead.is_empty() {
-            return Ok(());
-        }
-        let metrics = self.metrics();
-        let Some(dlq) = &self.dlq else {
-            events::RejectedEventsDropped {
-                plugin: metrics,
-                count: dead.len() as u64,
-                first_reason: &dead[0].1,
-                why: "the dead letter queue is disabled",
-            }
-            .emit();
-            return Ok(());
-        };
-        let letters: Vec<DeadLetter<'_>> = dead
-            .iter()
-            .map(|(i, reason)| DeadLetter { event: events[*i], reason: reason.clone(), plugin_id: &metrics.id, plugin_type: "elasticsearch" })
-            .collect();
-        let mut attempt = 0;
-        loop {
-            match dlq.write(&letters) {
-                Ok(out) => {
-                    events::EventsDeadLettered { plugin: metrics, count: out.written, first_reason: &dead[0].1 }.emit();
-                    if out.refused > 0 {
-                        events::RejectedEventsDropped {
-                            plugin: metrics,
-                            count: out.refused,
-                            first_reason: &dead[0].1,
-                            why: "the dead letter queue is full (drop_newer)",
-                        }
-                        .emit();
-                    }
-                    events::DeadLettersEvicted { plugin: metrics, count: out.evicted }.emit();
-                    return Ok(());
-                }
-                Err(e) => {
-                    attempt += 1;
-                    if attempt >= DLQ_WRITE_ATTEMPTS {
-                        return Err(format!("cannot write the dead letter queue in {}: {e}", dlq.dir().display()).into());
-                    }
-                    tracing::error!(error = %e, dir = %dlq.dir().display(), "Cannot write the dead letter queue; trying again.");
-                    std::thread::sleep(Duration::from_secs(1));
-                }
-            }
-        }
+        let by = dead_letter::Rejecter { plugin: self.metrics(), plugin_type: "elasticsearch", server: "Elasticsearch" };
+        Ok(dead_letter::write(self.dlq.as_deref(), by, events, dead)?)
     }
 
     fn dead_letter_reason(&self, event: &Event, kind: ActionKind, status: u16, error: &str) -> String {
@@ -686,18 +641,6 @@ pub fn url_encode(s: &str) -> String {
         }
     }
     out
-}
-
-/// An error with its causes, which is where reqwest says what actually went wrong.
-pub fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        cur = c.source();
-    }
-    s
 }
 
 #[cfg(test)]

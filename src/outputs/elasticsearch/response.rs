@@ -127,28 +127,7 @@ pub fn outcomes(body: &[u8], kinds: &[ActionKind], dlq_custom_codes: &[u16]) -> 
         .collect())
 }
 
-/// A fixed label per status for the per-status counters (labels must be `'static`).
-pub fn status_label(status: u16) -> &'static str {
-    match status {
-        200 => "200",
-        201 => "201",
-        400 => "400",
-        401 => "401",
-        403 => "403",
-        404 => "404",
-        409 => "409",
-        413 => "413",
-        429 => "429",
-        500 => "500",
-        502 => "502",
-        503 => "503",
-        504 => "504",
-        s if (200..300).contains(&s) => "2xx",
-        s if (400..500).contains(&s) => "4xx",
-        s if (500..600).contains(&s) => "5xx",
-        _ => "other",
-    }
-}
+pub use crate::outputs::http::status_label;
 
 /// The same, as a failure reason for item-level counts (`status_429`...).
 pub fn item_reason(status: u16) -> &'static str {

@@ -1,9 +1,9 @@
-//! How long to wait before sending again what Elasticsearch could not take yet.
+//! How long to wait before sending again what a server (Elasticsearch, Loki) could not take yet.
 //!
 //! Exponential from `retry_initial_interval`, doubling up to `retry_max_interval`, with "equal
 //! jitter" (a delay is drawn between half and all of the step) so that several workers, or
 //! several sluice instances, that failed together do not come back together. The streak of
-//! failures is shared by every worker of the output and survives across calls: a cluster that
+//! failures is shared by every worker of the output and survives across calls: a server that
 //! keeps answering 429 sees the waits grow, whichever worker retries; the first success resets it.
 
 use std::sync::atomic::{AtomicU32, Ordering};
