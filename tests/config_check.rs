@@ -4,19 +4,10 @@
 mod common;
 use common::*;
 
-fn check(config: &str) -> (i32, String) {
-    let dir = temp_dir();
-    let path = write(dir.path(), "pipeline.conf", config);
-    let out = sluice().args(["-t", "-f", path.to_str().unwrap()]).output().expect("run sluice");
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
-        .replace(path.to_str().unwrap(), "pipeline.conf");
-    (out.status.code().unwrap_or(-1), text)
-}
-
 /// Every plugin of the core, with their options, in one valid config.
 #[test]
 fn a_config_of_core_plugins_is_accepted() {
-    let (code, text) = check(
+    let (code, text) = check_config_file(
         r#"
         # comments anywhere
         input {
@@ -47,7 +38,7 @@ fn a_config_of_core_plugins_is_accepted() {
 /// A missing `=>` is reported at the spot, with the line and a caret.
 #[test]
 fn syntax_error_points_at_line_and_column() {
-    let (code, text) = check("input {\n  tcp {\n    port 5000\n  }\n}\n");
+    let (code, text) = check_config_file("input {\n  tcp {\n    port 5000\n  }\n}\n");
     assert_eq!(code, 1, "{text}");
     assert!(text.contains("pipeline.conf:3:10"), "{text}");
     assert!(text.contains("    port 5000"), "the offending line is shown: {text}");
@@ -59,7 +50,7 @@ fn syntax_error_points_at_line_and_column() {
 /// An unknown plugin gets a "did you mean".
 #[test]
 fn unknown_plugin_suggests_the_closest_name() {
-    let (code, text) = check("input { stdin {} }\nfilter { mutat { } }\n");
+    let (code, text) = check_config_file("input { stdin {} }\nfilter { mutat { } }\n");
     assert_eq!(code, 1);
     assert!(text.contains("pipeline.conf:2:10"), "{text}");
     assert!(text.contains("unknown filter plugin `mutat`") && text.contains("did you mean `mutate`"), "{text}");
@@ -68,7 +59,7 @@ fn unknown_plugin_suggests_the_closest_name() {
 /// An unknown option is an error at -t time, with the closest known option.
 #[test]
 fn unknown_option_suggests_the_closest_name() {
-    let (code, text) = check("input { tcp { prot => 5000 } }\n");
+    let (code, text) = check_config_file("input { tcp { prot => 5000 } }\n");
     assert_eq!(code, 1);
     assert!(text.contains("unknown option `prot`") && text.contains("did you mean `port`"), "{text}");
     assert!(text.contains("pipeline.conf:1:15"), "{text}");
@@ -77,13 +68,13 @@ fn unknown_option_suggests_the_closest_name() {
 /// An option of the wrong type is an error at -t time.
 #[test]
 fn wrong_option_types_are_errors() {
-    let (code, text) = check("input { tcp { port => \"eighty\" } }\n");
+    let (code, text) = check_config_file("input { tcp { port => \"eighty\" } }\n");
     assert_eq!(code, 1);
     assert!(text.contains("must be a whole number") && text.contains("pipeline.conf:1:23"), "{text}");
-    let (code, text) = check("input { stdin {} } filter { json { source => \"m\" skip_on_invalid_json => maybe } }\n");
+    let (code, text) = check_config_file("input { stdin {} } filter { json { source => \"m\" skip_on_invalid_json => maybe } }\n");
     assert_eq!(code, 1);
     assert!(text.contains("must be true or false"), "{text}");
-    let (code, text) = check("input { stdin { codec => jsonlines } }\n");
+    let (code, text) = check_config_file("input { stdin { codec => jsonlines } }\n");
     assert_eq!(code, 1);
     assert!(text.contains("unknown codec") && text.contains("json_lines"), "{text}");
 }
@@ -91,7 +82,7 @@ fn wrong_option_types_are_errors() {
 /// A regex that does not compile is caught at -t time, not per event.
 #[test]
 fn bad_regex_in_condition_is_an_error() {
-    let (code, text) = check("input { stdin {} }\noutput { if [a] =~ /(unclosed/ { stdout {} } }\n");
+    let (code, text) = check_config_file("input { stdin {} }\noutput { if [a] =~ /(unclosed/ { stdout {} } }\n");
     assert_eq!(code, 1);
     assert!(text.contains("invalid regular expression") && text.contains("pipeline.conf:2:20"), "{text}");
 }
@@ -99,7 +90,7 @@ fn bad_regex_in_condition_is_an_error() {
 /// Several errors in one config are all reported in one run.
 #[test]
 fn all_errors_are_reported_at_once() {
-    let (code, text) = check("input { tcp { port => 1 bogus => 2 } }\nfilter { nope {} }\noutput { stdout { codec => xx } }\n");
+    let (code, text) = check_config_file("input { tcp { port => 1 bogus => 2 } }\nfilter { nope {} }\noutput { stdout { codec => xx } }\n");
     assert_eq!(code, 1);
     assert!(text.contains("bogus") && text.contains("nope") && text.contains("unknown codec"), "{text}");
 }

@@ -53,17 +53,6 @@ fn run_with_env(filters: &str, events: &[Value], env: &[(&str, &str)]) -> Vec<Va
     got
 }
 
-/// `sluice -t` on a config; the exit code and everything it printed, with the file name
-/// replaced by `pipeline.conf`.
-fn check(config: &str) -> (i32, String) {
-    let dir = temp_dir();
-    let path = write(dir.path(), "pipeline.conf", config);
-    let out = sluice().args(["-t", "-f", path.to_str().unwrap()]).output().expect("run sluice");
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
-        .replace(path.to_str().unwrap(), "pipeline.conf");
-    (out.status.code().unwrap_or(-1), text)
-}
-
 fn tags(e: &Value) -> Vec<&str> {
     e.get("tags").and_then(Value::as_array).map(|t| t.iter().filter_map(Value::as_str).collect()).unwrap_or_default()
 }
@@ -426,28 +415,28 @@ fn timezone_from_the_event() {
 /// Configuration mistakes are found by `-t`, at the line and column of the option.
 #[test]
 fn bad_configurations_fail_the_check_with_a_position() {
-    let (code, text) = check("input { stdin {} }\nfilter {\n  date { match => [ \"ts\", \"yyyy-MM-dd qq\" ] }\n}\n");
+    let (code, text) = check_config_file("input { stdin {} }\nfilter {\n  date { match => [ \"ts\", \"yyyy-MM-dd qq\" ] }\n}\n");
     assert_eq!(code, 1, "{text}");
     assert!(text.contains("pipeline.conf:3:19"), "{text}");
     assert!(text.contains("yyyy-MM-dd qq"), "{text}");
 
-    let (code, text) = check("input { stdin {} }\nfilter {\n  date { match => [ \"ts\", \"dd MMM\" ] locale => \"xx\" }\n}\n");
+    let (code, text) = check_config_file("input { stdin {} }\nfilter {\n  date { match => [ \"ts\", \"dd MMM\" ] locale => \"xx\" }\n}\n");
     assert_eq!(code, 1, "{text}");
     assert!(text.contains("pipeline.conf:3:48") && text.contains("locale"), "{text}");
 
-    let (code, text) = check("input { stdin {} }\nfilter {\n  date { match => [ \"ts\", \"ISO8601\" ] timezone => \"europe/paris\" }\n}\n");
+    let (code, text) = check_config_file("input { stdin {} }\nfilter {\n  date { match => [ \"ts\", \"ISO8601\" ] timezone => \"europe/paris\" }\n}\n");
     assert_eq!(code, 1, "{text}");
     assert!(text.contains("pipeline.conf:3:51") && text.contains("did you mean `Europe/Paris`"), "{text}");
 
-    let (code, text) = check("input { stdin {} }\nfilter {\n  date { match => [ \"ts\" ] }\n}\n");
+    let (code, text) = check_config_file("input { stdin {} }\nfilter {\n  date { match => [ \"ts\" ] }\n}\n");
     assert_eq!(code, 1, "{text}");
     assert!(text.contains("at least one date format"), "{text}");
 
-    let (code, text) = check("input { stdin {} }\nfilter {\n  date { match => [ \"ts\", \"ISO8601\" ] targte => \"x\" }\n}\n");
+    let (code, text) = check_config_file("input { stdin {} }\nfilter {\n  date { match => [ \"ts\", \"ISO8601\" ] targte => \"x\" }\n}\n");
     assert_eq!(code, 1, "{text}");
     assert!(text.contains("did you mean `target`"), "{text}");
 
-    let (code, text) = check(
+    let (code, text) = check_config_file(
         "input { stdin {} }\nfilter {\n  date { match => [ \"ts\", \"dd/MMM/yyyy:HH:mm:ss Z\", \"ISO8601\" ] timezone => \"Europe/Paris\" locale => \"en\" target => \"@timestamp\" tag_on_failure => [\"x\"] }\n}\n",
     );
     assert_eq!(code, 0, "{text}");

@@ -283,3 +283,67 @@ fn unknown_conversions_warn_and_timestamp_is_a_source() {
     );
     assert_eq!(got, [json!({"message": "x", "year": "2020", "month": "05"})]);
 }
+
+/// Logstash's older array form, `match => ["message", "%{SYSLOGLINE}"]`, is a field followed by
+/// its pattern, and gives what the hash form gives.
+#[test]
+fn match_in_the_older_array_form_is_a_field_then_its_pattern() {
+    let line = json!({"message": "May 29 16:37:11 sadness logger[42]: hello world"});
+    // SYSLOGLINE is a syslog header (timestamp, host, program[pid]:) and the rest as `message`.
+    let expected = json!({
+        "message": "hello world", "timestamp": "May 29 16:37:11", "logsource": "sadness", "program": "logger", "pid": "42"
+    });
+    let array_form = r#"grok { match => [ "message", "%{SYSLOGLINE}" ] overwrite => [ "message" ] }"#;
+    assert_eq!(run_filter(array_form, std::slice::from_ref(&line)), [expected.clone()]);
+    let hash_form = r#"grok { match => { "message" => "%{SYSLOGLINE}" } overwrite => [ "message" ] }"#;
+    assert_eq!(run_filter(hash_form, &[line]), [expected]);
+}
+
+/// In the array form a field given again adds a pattern to its list, tried in the order
+/// written: "7" is both an INT and a WORD, so the first pattern listed is the one that wins.
+/// A second field's pairs keep their own place after the first field's.
+#[test]
+fn a_field_repeated_in_the_array_form_adds_patterns_tried_in_order() {
+    let int_first = r#"grok { match => [ "message", "^%{INT:num}$", "other", "^%{WORD:o}$", "message", "^%{WORD:word}$" ] }"#;
+    let events = [json!({"message": "7"}), json!({"message": "abc"}), json!({"message": "!!", "other": "x"})];
+    assert_eq!(
+        run_filter(int_first, &events),
+        [
+            json!({"message": "7", "num": "7"}),
+            json!({"message": "abc", "word": "abc"}),
+            json!({"message": "!!", "other": "x", "o": "x"})
+        ]
+    );
+    let word_first = r#"grok { match => [ "message", "^%{WORD:word}$", "message", "^%{INT:num}$" ] }"#;
+    assert_eq!(run_filter(word_first, &[json!({"message": "7"})]), [json!({"message": "7", "word": "7"})]);
+    // Without break_on_match every pattern of the list runs, still in order.
+    let all = r#"grok { match => [ "message", "^%{INT:num}$", "message", "^%{WORD:word}$" ] break_on_match => false }"#;
+    assert_eq!(run_filter(all, &[json!({"message": "7"})]), [json!({"message": "7", "num": "7", "word": "7"})]);
+    // Repeated `match` options in the array form concatenate, then pair up the same way.
+    let repeated = r#"grok { match => [ "message", "^%{INT:num}$" ] match => [ "message", "^%{WORD:word}$" ] }"#;
+    assert_eq!(
+        run_filter(repeated, &[json!({"message": "7"}), json!({"message": "abc"})]),
+        [json!({"message": "7", "num": "7"}), json!({"message": "abc", "word": "abc"})]
+    );
+}
+
+/// An array `match` with an odd number of items has a field without a pattern: `-t` fails and
+/// points at the array (line 4, column 14 is its `[`). A key repeated inside a hash, and a
+/// pattern name defined twice, stay errors.
+#[test]
+fn an_odd_length_match_array_is_a_config_error_at_the_array() {
+    let (code, out) = check_config_file(
+        "input { stdin {} }\nfilter {\n  grok {\n    match => [ \"message\", \"%{INT:n}\", \"message\" ]\n  }\n}\n",
+    );
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("pipeline.conf:4:14"), "{out}");
+    assert!(out.contains("option `match` given as a list must hold pairs of key and value") && out.contains("it has 3 items"), "{out}");
+
+    let (ok, out) = check(r#"filter { grok { match => { "message" => "%{INT:n}" "message" => "%{WORD:w}" } } }"#);
+    assert!(!ok, "{out}");
+    assert!(out.contains("duplicate key `message` in option `match`"), "{out}");
+    let (ok, out) =
+        check(r#"filter { grok { match => [ "message", "%{A}" ] pattern_definitions => [ "A", "x", "A", "y" ] } }"#);
+    assert!(!ok, "{out}");
+    assert!(out.contains("duplicate key `A` in option `pattern_definitions`"), "{out}");
+}

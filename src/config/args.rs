@@ -179,31 +179,57 @@ impl<'a> Args<'a> {
     /// A hash; repeated options merge, a key given twice is an error at the second one.
     /// Logstash also accepts an array of alternating keys and values; so does this.
     pub fn hash(&mut self, name: &'static str) -> Result<Vec<(String, HashValue)>, ConfigError> {
+        let mut out: Vec<(String, HashValue)> = Vec::new();
+        for entry in self.hash_entries(name)? {
+            if out.iter().any(|(k, _)| *k == entry.key) {
+                return Err(duplicate_key(&entry, name));
+            }
+            out.push((entry.key, entry.value));
+        }
+        Ok(out)
+    }
+
+    /// A hash whose values are lists, for options where one key may name several values (grok's
+    /// `match`: a field and the patterns tried on it, in order). Besides the hash forms
+    /// (`{ "k" => "v" }`, `{ "k" => ["v1", "v2"] }`) it reads Logstash's older array of
+    /// alternating keys and values, `["k", "v1", "k", "v2"]`, as Logstash does: a key given
+    /// again there adds its values to the first one's. Order is kept, of keys and of values. A
+    /// key a hash gives twice (in one hash or across repeated options) is still an error, as in
+    /// `hash`: Logstash's compiler rejects it too.
+    pub fn hash_of_lists(&mut self, name: &'static str) -> Result<Vec<(String, Vec<String>)>, ConfigError> {
+        // The bool says whether the key came from the pairs form, the only one that may repeat.
+        let mut out: Vec<(String, Vec<String>, bool)> = Vec::new();
+        for entry in self.hash_entries(name)? {
+            match out.iter_mut().find(|(k, _, _)| *k == entry.key) {
+                Some((_, values, true)) if entry.from_pairs => values.extend(entry.value.into_list()),
+                Some(_) => return Err(duplicate_key(&entry, name)),
+                None => out.push((entry.key, entry.value.into_list(), entry.from_pairs)),
+            }
+        }
+        Ok(out.into_iter().map(|(k, values, _)| (k, values)).collect())
+    }
+
+    /// Every key and value of a hash option in the order written, repeats included, from
+    /// either form; what a repeated key means is up to the caller.
+    fn hash_entries(&mut self, name: &'static str) -> Result<Vec<HashEntry>, ConfigError> {
         let env = self.env;
         let Some(e) = self.take(name) else { return Ok(Vec::new()) };
-        let mut out: Vec<(String, HashValue)> = Vec::new();
-        let mut push = |key: String, key_span: Span, value: HashValue| -> Result<(), ConfigError> {
-            if out.iter().any(|(k, _)| *k == key) {
-                return Err(ConfigError::at(key_span, format!("duplicate key `{key}` in option `{name}`")));
-            }
-            out.push((key, value));
-            Ok(())
-        };
+        let mut out = Vec::new();
         for v in e.values.clone() {
             match &v.kind {
                 ValueKind::Hash(entries) => {
                     for he in entries {
                         let key = env::substitute(&he.key, env).map_err(|err| ConfigError::at(he.key_span, err.to_string()))?;
-                        push(key, he.key_span, hash_value(&he.value, name, env)?)?;
+                        out.push(HashEntry { key, key_span: he.key_span, value: hash_value(&he.value, name, env)?, from_pairs: false });
                     }
                 }
-                ValueKind::Array(items) if items.len() % 2 == 0 => {
-                    for pair in items.chunks(2) {
-                        let key = scalar_string(&pair[0], name, env)?;
-                        push(key, pair[0].span, hash_value(&pair[1], name, env)?)?;
+                ValueKind::Array(items) => {
+                    for (key, value) in pairs(items, v.span, name)? {
+                        let (key_span, key) = (key.span, scalar_string(key, name, env)?);
+                        out.push(HashEntry { key, key_span, value: hash_value(value, name, env)?, from_pairs: true });
                     }
                 }
-                _ => return Err(ConfigError::at(v.span, format!("option `{name}` must be a hash, like {name} => {{ \"key\" => \"value\" }}"))),
+                _ => return Err(not_a_hash(v.span, name)),
             }
         }
         Ok(out)
@@ -255,6 +281,48 @@ pub fn scalar_string(v: &ast::Value, name: &str, env: &EnvLookup) -> Result<Stri
         ValueKind::Hash(_) => Err(ConfigError::at(v.span, format!("option `{name}` takes a single value, not a hash"))),
         ValueKind::Plugin(p) => Err(ConfigError::at(v.span, format!("option `{name}` takes a value, not a plugin block `{}`", p.name))),
     }
+}
+
+/// One key and its value as written in a hash option.
+struct HashEntry {
+    key: String,
+    key_span: Span,
+    value: HashValue,
+    /// Given in the array form `["key", "value", ...]` rather than as a hash.
+    from_pairs: bool,
+}
+
+fn duplicate_key(entry: &HashEntry, name: &str) -> ConfigError {
+    ConfigError::at(entry.key_span, format!("duplicate key `{}` in option `{name}`", entry.key))
+}
+
+impl HashValue {
+    /// The value as a list: one string is a list of one.
+    pub fn into_list(self) -> Vec<String> {
+        match self {
+            HashValue::One(s) => vec![s],
+            HashValue::Many(list) => list,
+        }
+    }
+}
+
+/// The array form of a hash option, `["key", "value", ...]`, as (key, value) pairs. An odd
+/// count is an error at the array, as in Logstash ("must contain an even number of items").
+fn pairs<'v>(items: &'v [ast::Value], span: Span, name: &str) -> Result<Vec<(&'v ast::Value, &'v ast::Value)>, ConfigError> {
+    if items.len() % 2 == 1 {
+        return Err(ConfigError::at(
+            span,
+            format!(
+                "option `{name}` given as a list must hold pairs of key and value, like [\"key\", \"value\"], but it has {} items",
+                items.len()
+            ),
+        ));
+    }
+    Ok(items.chunks(2).map(|pair| (&pair[0], &pair[1])).collect())
+}
+
+fn not_a_hash(span: Span, name: &str) -> ConfigError {
+    ConfigError::at(span, format!("option `{name}` must be a hash, like {name} => {{ \"key\" => \"value\" }}"))
 }
 
 fn hash_value(v: &ast::Value, name: &str, env: &EnvLookup) -> Result<HashValue, ConfigError> {

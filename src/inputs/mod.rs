@@ -23,8 +23,12 @@ use crate::pipeline::ack::{Ack, AckWait};
 use crate::pipeline::decorate::Decorations;
 use crate::queue::memory::{QueueClosed, QueueWriter};
 use std::future::Future;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
@@ -113,7 +117,7 @@ where
     F: FnMut() -> Fut,
     Fut: Future<Output = std::io::Result<T>>,
 {
-    let mut delay = std::time::Duration::from_millis(250);
+    let mut delay = Duration::from_millis(250);
     loop {
         match attempt().await {
             Ok(v) => return Some(v),
@@ -123,8 +127,72 @@ where
                     _ = shutdown.cancelled() => return None,
                     _ = tokio::time::sleep(delay) => {}
                 }
-                delay = (delay * 2).min(std::time::Duration::from_secs(10));
+                delay = (delay * 2).min(Duration::from_secs(10));
             }
         }
+    }
+}
+
+/// Serve a listening socket until the input is stopped: each accepted connection becomes a task
+/// (the future `serve` makes of it), counted in the plugin's `connections` gauge from accept
+/// to end. On shutdown the listener closes first, so no new client gets in, then `serve` is
+/// dropped, releasing what it holds for the connections (an event sink, say), and the call
+/// returns once every connection has finished; connections watch the same `shutdown` to stop
+/// reading and flush. What happens on a connection — TLS handshakes, PROXY headers, framing —
+/// is the input's own. `what` names the listener in log lines, as for `retry_bind`.
+pub(crate) async fn serve_connections<F, Fut>(
+    what: &str,
+    listener: TcpListener,
+    metrics: &Arc<PluginMetrics>,
+    shutdown: &CancellationToken,
+    mut serve: F,
+) where
+    F: FnMut(TcpStream, SocketAddr) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let mut connections = JoinSet::new();
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    let open = OpenConnection::count(metrics.clone());
+                    let connection = serve(stream, peer);
+                    connections.spawn(async move {
+                        connection.await;
+                        drop(open);
+                    });
+                }
+                Err(e) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    tracing::warn!(plugin_id = %metrics.id, error = %e, "{what} failed to accept a connection.");
+                    tokio::select! {
+                        _ = shutdown.cancelled() => break,
+                        _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+                    }
+                }
+            },
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+        }
+    }
+    drop(listener);
+    drop(serve);
+    while connections.join_next().await.is_some() {}
+}
+
+/// One open connection in the `connections` gauge; dropping it, however the task ends (even
+/// aborted or panicking), takes it out again.
+struct OpenConnection(Arc<PluginMetrics>);
+
+impl OpenConnection {
+    fn count(metrics: Arc<PluginMetrics>) -> OpenConnection {
+        metrics.gauge_add("connections", 1);
+        OpenConnection(metrics)
+    }
+}
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        self.0.gauge_add("connections", -1);
     }
 }

@@ -17,10 +17,8 @@ use bytes::BytesMut;
 use chrono::Utc;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 use tokio::io::AsyncReadExt;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 pub struct Tcp {
@@ -61,34 +59,15 @@ impl Input for Tcp {
                 None => return Ok(()),
             };
             tracing::info!(address = %listener.local_addr()?, plugin_id = %ctx.metrics.id, "tcp input listening.");
-            let mut connections = JoinSet::new();
-            loop {
-                tokio::select! {
-                    _ = ctx.shutdown.cancelled() => break,
-                    accepted = listener.accept() => match accepted {
-                        Ok((stream, peer)) => {
-                            if this.keep_alive {
-                                let _ = socket2_keepalive(&stream);
-                            }
-                            let conn = Connection {
-                                tcp: this.clone(),
-                                sink: ctx.sink.clone(),
-                                metrics: ctx.metrics.clone(),
-                                shutdown: ctx.shutdown.clone(),
-                            };
-                            connections.spawn(conn.serve(stream, peer));
-                        }
-                        Err(e) => {
-                            // Out of file descriptors and the like: back off instead of spinning.
-                            tracing::warn!(error = %e, "tcp input failed to accept a connection.");
-                            tokio::time::sleep(Duration::from_millis(100)).await;
-                        }
-                    },
-                    Some(_) = connections.join_next(), if !connections.is_empty() => {}
+            let InputContext { sink, shutdown, metrics } = ctx;
+            super::serve_connections("tcp input", listener, &metrics, &shutdown, |stream, peer| {
+                if this.keep_alive {
+                    let _ = socket2_keepalive(&stream);
                 }
-            }
-            drop(listener);
-            while connections.join_next().await.is_some() {}
+                let conn = Connection { tcp: this.clone(), sink: sink.clone(), metrics: metrics.clone(), shutdown: shutdown.clone() };
+                conn.serve(stream, peer)
+            })
+            .await;
             Ok(())
         })
     }
@@ -110,7 +89,6 @@ struct Connection {
 
 impl Connection {
     async fn serve(self, mut stream: TcpStream, peer: SocketAddr) {
-        self.metrics.gauge_add("connections", 1);
         tracing::debug!(%peer, "tcp connection opened.");
         let host = Value::String(peer.ip().to_string());
         let port = Value::from(peer.port());
@@ -153,7 +131,6 @@ impl Connection {
                 break;
             }
         }
-        self.metrics.gauge_add("connections", -1);
         tracing::debug!(%peer, "tcp connection closed.");
     }
 }

@@ -97,6 +97,18 @@ pub fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     p
 }
 
+/// `sluice -t -f pipeline.conf` on a config written to a file: the exit code and everything it
+/// printed, with the file's temporary path shown as `pipeline.conf` so that messages can be
+/// checked for `pipeline.conf:line:column`.
+pub fn check_config_file(config: &str) -> (i32, String) {
+    let dir = temp_dir();
+    let path = write(dir.path(), "pipeline.conf", config);
+    let out = sluice().args(["-t", "-f", path.to_str().unwrap()]).output().expect("run sluice");
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+        .replace(path.to_str().unwrap(), "pipeline.conf");
+    (out.status.code().unwrap_or(-1), text)
+}
+
 /// Send SIGTERM (or another signal) to a child.
 pub fn signal(child: &Child, sig: &str) {
     let status = Command::new("kill").arg(format!("-{sig}")).arg(child.id().to_string()).status().expect("kill");

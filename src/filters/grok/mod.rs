@@ -7,8 +7,10 @@
 //! `compile`, pattern files in `library`; the patterns themselves in `grok-patterns/`.
 //!
 //! Semantics follow Logstash's: `match` maps a field to one expression or a list tried in
-//! order; the first match wins unless `break_on_match => false`, and with `true` the first
-//! field that matched ends the filter. A capture into a field that already holds a string turns
+//! order — as a hash, or in the older array form `["message", "p1", "message", "p2"]`, pairs
+//! of field and expression where a field given again adds expressions to its list. The first
+//! match wins unless `break_on_match => false`, and with `true` the first field that matched
+//! ends the filter. A capture into a field that already holds a string turns
 //! it into an array (or appends to an array) unless the field is listed in `overwrite`; a field
 //! holding anything else is left alone. Empty captures are dropped unless
 //! `keep_empty_captures`. An array source is matched element by element, a non-string value as
@@ -121,7 +123,7 @@ pub struct Grok {
 
 pub fn build(args: &mut Args, ctx: &BuildContext) -> Result<Box<dyn Filter>, ConfigError> {
     let match_span = args.span_of("match");
-    let matches = args.hash("match")?;
+    let matches = args.hash_of_lists("match")?;
     if matches.is_empty() {
         return Err(args.error(
             "filter `grok` requires the option `match`, like match => { \"message\" => \"%{COMBINEDAPACHELOG}\" }",
@@ -192,12 +194,8 @@ pub fn build(args: &mut Args, ctx: &BuildContext) -> Result<Box<dyn Filter>, Con
         .collect::<Result<_, _>>()?;
     let options = ExpandOptions { named_captures_only };
     let mut sources = Vec::new();
-    for (field_name, value) in matches {
+    for (field_name, patterns) in matches {
         let field = FieldRef::parse(&field_name).map_err(|e| ConfigError::at(match_span, e.to_string()))?;
-        let patterns = match value {
-            HashValue::One(p) => vec![p],
-            HashValue::Many(ps) => ps,
-        };
         let mut expressions = Vec::new();
         for pattern in patterns {
             let grok = CompiledGrok::new(&pattern, &lib, options)

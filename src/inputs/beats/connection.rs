@@ -264,7 +264,6 @@ pub async fn serve(
     stream: TcpStream,
     addr: SocketAddr,
 ) {
-    metrics.gauge_add("connections", 1);
     tracing::debug!(peer = %addr, "Beats connection opened.");
     let _ = stream.set_nodelay(true);
     let mut peer = Peer { ip: Some(crate::event::Value::String(addr.ip().to_canonical().to_string())), tls: None };
@@ -293,7 +292,6 @@ pub async fn serve(
             }
         }
     }
-    metrics.gauge_add("connections", -1);
     tracing::debug!(peer = %addr, "Beats connection closed.");
 }
 

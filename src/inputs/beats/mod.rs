@@ -39,7 +39,6 @@ use std::sync::Arc;
 use std::time::Duration;
 use tls::{ClientAuth, TlsOptions};
 use tokio::net::TcpListener;
-use tokio::task::JoinSet;
 
 pub struct Beats {
     host: String,
@@ -285,34 +284,14 @@ impl Input for Beats {
                 plugin_id = %metrics.id,
                 "beats input listening."
             );
-            let mut connections = JoinSet::new();
-            loop {
-                tokio::select! {
-                    _ = shutdown.cancelled() => break,
-                    accepted = listener.accept() => match accepted {
-                        Ok((stream, peer)) => {
-                            connections.spawn(connection::serve(
-                                self.server.clone(),
-                                sink.clone(),
-                                metrics.clone(),
-                                shutdown.clone(),
-                                stream,
-                                peer,
-                            ));
-                        }
-                        Err(e) => {
-                            // Out of file descriptors and the like: back off instead of spinning.
-                            tracing::warn!(error = %e, "beats input failed to accept a connection.");
-                            tokio::time::sleep(Duration::from_millis(100)).await;
-                        }
-                    },
-                    Some(_) = connections.join_next(), if !connections.is_empty() => {}
-                }
-            }
-            drop(listener);
-            // Connections stop reading now and still acknowledge what the pipeline delivers.
-            drop(sink);
-            while connections.join_next().await.is_some() {}
+            // The closure owns the sink: once accepting stops it goes, and connections stop
+            // reading while they still acknowledge what the pipeline delivers.
+            let server = self.server.clone();
+            let (conn_metrics, conn_shutdown) = (metrics.clone(), shutdown.clone());
+            super::serve_connections("beats input", listener, &metrics, &shutdown, move |stream, peer| {
+                connection::serve(server.clone(), sink.clone(), conn_metrics.clone(), conn_shutdown.clone(), stream, peer)
+            })
+            .await;
             Ok(())
         })
     }

@@ -18,7 +18,6 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 /// The longest PROXY v1 line the protocol allows, CRLF included.
@@ -39,26 +38,11 @@ impl Tcp {
             Ok(addr) => tracing::info!(address = %addr, plugin_id = %metrics.id, tls = shared.tls.is_some(), "syslog input listening on TCP."),
             Err(e) => tracing::debug!(error = %e, "TCP listener has no local address."),
         }
-        let mut connections = JoinSet::new();
-        loop {
-            tokio::select! {
-                _ = shutdown.cancelled() => break,
-                accepted = listener.accept() => match accepted {
-                    Ok((stream, peer)) => {
-                        let conn = Connection { shared: shared.clone(), sink: sink.clone(), metrics: metrics.clone(), shutdown: shutdown.clone() };
-                        connections.spawn(conn.start(stream, peer));
-                    }
-                    Err(e) => {
-                        // Out of file descriptors and the like: back off instead of spinning.
-                        tracing::warn!(error = %e, "syslog input failed to accept a TCP connection.");
-                        tokio::time::sleep(Duration::from_millis(100)).await;
-                    }
-                },
-                Some(_) = connections.join_next(), if !connections.is_empty() => {}
-            }
-        }
-        drop(listener);
-        while connections.join_next().await.is_some() {}
+        crate::inputs::serve_connections("syslog input (TCP)", listener, &metrics, &shutdown, |stream, peer| {
+            let conn = Connection { shared: shared.clone(), sink: sink.clone(), metrics: metrics.clone(), shutdown: shutdown.clone() };
+            conn.start(stream, peer)
+        })
+        .await;
     }
 }
 
@@ -102,7 +86,6 @@ impl Connection {
     }
 
     async fn serve<S: AsyncRead + Unpin>(self, mut stream: S, peer: SocketAddr, host: Value) {
-        self.metrics.gauge_add("connections", 1);
         tracing::debug!(%peer, "syslog connection opened.");
         let mut framer = Framer::new(self.shared.max_message_bytes);
         let mut buf = BytesMut::with_capacity(64 * 1024);
@@ -143,7 +126,6 @@ impl Connection {
                 break;
             }
         }
-        self.metrics.gauge_add("connections", -1);
         tracing::debug!(%peer, framing = ?framer.framing().unwrap_or(Framing::Trailer), "syslog connection closed.");
     }
 }
