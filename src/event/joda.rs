@@ -1677,6 +1677,33 @@ fn prefix_ci(text: &str, name: &str) -> Option<usize> {
     if name.is_empty() {
         return None;
     }
+    // Month and day names are tried by the dozen per date parsed, and most differ in their
+    // first letter: compare bytes while both sides are ASCII, and go character by character
+    // (case folding can pair a non-ASCII character with an ASCII one) only from the first
+    // byte that is not.
+    let (t, n) = (text.as_bytes(), name.as_bytes());
+    let mut ascii = 0;
+    while ascii < n.len() {
+        let (tb, nb) = (*t.get(ascii)?, n[ascii]);
+        if !tb.is_ascii() || !nb.is_ascii() {
+            break;
+        }
+        if !tb.eq_ignore_ascii_case(&nb) {
+            return None;
+        }
+        ascii += 1;
+    }
+    if ascii == n.len() {
+        return Some(ascii);
+    }
+    // Both offsets follow ASCII bytes only, so they are character boundaries.
+    prefix_ci_chars(&text[ascii..], &name[ascii..]).map(|n| ascii + n)
+}
+
+/// `prefix_ci` for text past the first non-ASCII character; kept out of line so the common
+/// path stays small enough to inline.
+#[cold]
+fn prefix_ci_chars(text: &str, name: &str) -> Option<usize> {
     let mut it = text.char_indices();
     for nc in name.chars() {
         let (_, tc) = it.next()?;
@@ -1999,6 +2026,24 @@ mod tests {
     }
 
     const NOW: fn() -> DateTime<Utc> = || utc(2024, 6, 15, 12, 0, 0, 0);
+
+    /// Names match ignoring case and report the bytes of text they took, whether the text is
+    /// ASCII or not (the byte path and the character path must agree).
+    #[test]
+    fn name_prefixes_ignore_case_in_ascii_and_beyond() {
+        assert_eq!(prefix_ci("May/2015", "may"), Some(3));
+        assert_eq!(prefix_ci("MAY", "May"), Some(3));
+        assert_eq!(prefix_ci("Ma", "May"), None);
+        assert_eq!(prefix_ci("Mar", "May"), None);
+        assert_eq!(prefix_ci("", "May"), None);
+        assert_eq!(prefix_ci("May", ""), None);
+        // "FÉVR." is 6 bytes: É takes two.
+        assert_eq!(prefix_ci("FÉVR. 2024", "févr."), Some(6));
+        assert_eq!(prefix_ci("févr.", "FÉVR."), Some(6));
+        // The Kelvin sign (3 bytes) folds to an ASCII `k`.
+        assert_eq!(prefix_ci("\u{212A}m", "km"), Some(4));
+        assert_eq!(prefix_ci("f\u{e9}x", "fex"), None);
+    }
 
     // 2024-02-29 is a Thursday, day 31 + 29 = 60 of the year, in ISO week 9
     // (2024-01-01 is a Monday, so week 1 starts on Jan 1 and Feb 26 starts

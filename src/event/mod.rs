@@ -73,6 +73,12 @@ impl Event {
     /// (a bad one is kept in `_@timestamp` and tagged), `@metadata` goes to the metadata store,
     /// and `@version` defaults to "1".
     pub fn from_map(mut fields: Map, now: DateTime<Utc>) -> Event {
+        // Keys are sorted, so when the first one sorts after "@version" the document holds none
+        // of the three special keys: skip their three lookups (most documents are like that).
+        if fields.keys().next().is_none_or(|first| first.as_str() > "@version") {
+            fields.insert("@version".to_string(), Value::String("1".to_string()));
+            return Event { fields, timestamp: now, metadata: Map::new() };
+        }
         let mut timestamp = now;
         let mut bad_timestamp = None;
         if let Some(ts) = fields.remove("@timestamp") {
@@ -471,6 +477,23 @@ mod tests {
         let e = event(json!({"@timestamp": "yesterday"}));
         assert!(e.has_tag(TIMESTAMP_PARSE_FAILURE));
         assert_eq!(e.fields()["_@timestamp"], json!("yesterday"));
+    }
+
+    /// The special keys are found whatever other keys the document has, before or after them
+    /// in key order, and a document without them still gets `@version`.
+    #[test]
+    fn special_keys_are_taken_out_among_ordinary_ones() {
+        let e = event(json!({"!": 1, "zz": 2, "@timestamp": "2024-02-29T13:05:09Z", "@metadata": {"k": "v"}, "@version": "2"}));
+        assert_eq!(e.timestamp().to_rfc3339(), "2024-02-29T13:05:09+00:00");
+        assert_eq!(e.metadata().get("k"), Some(&json!("v")));
+        assert_eq!(e.fields().len(), 3, "{:?}", e.fields());
+        assert_eq!(e.fields()["@version"], json!("2"));
+        let e = event(json!({"zz": 2, "@timestamp": "2024-02-29T13:05:09Z"}));
+        assert_eq!(e.timestamp().to_rfc3339(), "2024-02-29T13:05:09+00:00");
+        assert!(e.fields().get("@timestamp").is_none());
+        let e = event(json!({"message": "m", "@zz": 1}));
+        assert_eq!(e.fields()["@version"], json!("1"));
+        assert_eq!(e.fields().len(), 3);
     }
 
     #[test]

@@ -197,7 +197,13 @@ fn convert(v: &Value, to: Conversion) -> Option<Value> {
             Value::Number(n) => n.as_f64().map(|f| Value::from(f.trunc() as i64)),
             Value::String(s) => {
                 let eu = to == Conversion::IntegerEu;
-                let cleaned: String = if eu { s.trim().replace('.', "") } else { s.trim().replace(',', "") };
+                let separator = if eu { '.' } else { ',' };
+                let trimmed = s.trim();
+                // Most values have no thousands separator: parse them where they lie.
+                let cleaned = match trimmed.contains(separator) {
+                    true => std::borrow::Cow::Owned(trimmed.replace(separator, "")),
+                    false => std::borrow::Cow::Borrowed(trimmed),
+                };
                 match cleaned.parse::<i64>() {
                     Ok(i) => Some(Value::from(i)),
                     Err(_) => parse_number(s, eu).map(|f| Value::from(f.trunc() as i64)),

@@ -251,6 +251,16 @@ impl GeoIp {
     /// Merge the found fields into the target, keeping what the target already holds (in ECS
     /// mode that is `[source][ip]` and its siblings).
     fn write(&self, event: &mut Event, fragment: &Map) -> Outcome {
+        // The usual target is a top-level field that is not there yet: one map search for both
+        // the question and the insert.
+        if let FieldRef::Field(path) = &self.target {
+            if let [segment] = path.as_slice() {
+                if let serde_json::map::Entry::Vacant(slot) = event.fields_mut().entry(&*segment.key) {
+                    slot.insert(Value::Object(fragment.clone()));
+                    return Outcome::Matched;
+                }
+            }
+        }
         match event.get_mut(&self.target) {
             Some(Value::Object(existing)) => merge(existing, fragment),
             Some(other) => {

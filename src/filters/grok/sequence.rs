@@ -36,6 +36,10 @@ pub struct Sequence {
 
 struct Scratch {
     captures: Vec<Captures>,
+    /// One search cache per piece. Kept here rather than left to each regex's internal pool,
+    /// whose fast path serves only the first thread that used it: every other worker would
+    /// lock a shared stack twice per piece and per event.
+    caches: Vec<meta::Cache>,
     slots: Slots,
 }
 
@@ -119,32 +123,34 @@ impl Sequence {
     pub fn run<R>(&self, text: &[u8], found: impl FnOnce(&Slots) -> R) -> Option<R> {
         let mut scratch = self.scratch.lock().pop().unwrap_or_else(|| Scratch {
             captures: self.pieces.iter().map(|p| p.regex.create_captures()).collect(),
+            caches: self.pieces.iter().map(|p| p.regex.create_cache()).collect(),
             slots: Vec::with_capacity(self.slots),
         });
         scratch.slots.clear();
         scratch.slots.resize(self.slots, None);
-        let result = self.run_with(text, &mut scratch.slots, &mut scratch.captures).then(|| found(&scratch.slots));
+        let Scratch { captures, caches, slots } = &mut scratch;
+        let result = self.run_with(text, slots, captures, caches).then(|| found(slots));
         self.scratch.lock().push(scratch);
         result
     }
 
-    fn run_with(&self, text: &[u8], slots: &mut Slots, buffers: &mut [Captures]) -> bool {
+    fn run_with(&self, text: &[u8], slots: &mut Slots, buffers: &mut [Captures], caches: &mut [meta::Cache]) -> bool {
         let mut at = 0;
-        for (piece, caps) in self.pieces.iter().zip(buffers.iter_mut()) {
+        for ((piece, caps), cache) in self.pieces.iter().zip(buffers.iter_mut()).zip(caches.iter_mut()) {
             let input = Input::new(text).span(at..text.len()).anchored(Anchored::Yes);
             match &piece.shape {
                 Shape::Single { slot, lead, trail } => {
-                    let Some(half) = piece.regex.search_half(&input) else { return false };
+                    let Some(half) = piece.regex.search_half_with(cache, &input) else { return false };
                     let end = half.offset();
                     slots[*slot] = Some((at + lead, end - trail));
                     at = end;
                 }
                 Shape::Plain => {
-                    let Some(half) = piece.regex.search_half(&input) else { return false };
+                    let Some(half) = piece.regex.search_half_with(cache, &input) else { return false };
                     at = half.offset();
                 }
                 Shape::Groups { map } => {
-                    piece.regex.search_captures(&input, caps);
+                    piece.regex.search_captures_with(cache, &input, caps);
                     let Some(whole) = caps.get_match() else { return false };
                     for &(group, slot) in map {
                         if let Some(span) = caps.get_group(group) {
