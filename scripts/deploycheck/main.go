@@ -511,6 +511,8 @@ var exported = map[string]bool{
 	"sluice_input_connections":        true,
 	"sluice_udp_dropped_total":        true,
 	"sluice_config_reloads_total":     true,
+	"sluice_ilm_actions_total":        true,
+	"sluice_ilm_runs_total":           true,
 	"process_cpu_seconds_total":       true,
 	"process_resident_memory_bytes":   true,
 	"process_open_fds":                true,
