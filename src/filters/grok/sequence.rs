@@ -27,45 +27,65 @@ use regex_syntax::hir::{Hir, HirKind};
 /// Capture positions per grok capture (indexed like the capture table: group `gK` is slot K).
 pub type Slots = Vec<Option<(usize, usize)>>;
 
+/// How deep alternations are cut into their own pieces (an alternation inside a branch...).
+const MAX_DEPTH: usize = 3;
+
 pub struct Sequence {
     pieces: Vec<Piece>,
+    /// Every regex of the pieces, those of nested branches included; pieces name theirs by index.
+    regexes: Vec<meta::Regex>,
     slots: usize,
     /// Per-caller scratch, reused across events.
     scratch: Mutex<Vec<Scratch>>,
 }
 
 struct Scratch {
+    /// Capture buffers and search caches, one per regex. Kept here rather than left to each
+    /// regex's internal pool, whose fast path serves only the first thread that used it: every
+    /// other worker would lock a shared stack twice per piece and per event.
     captures: Vec<Captures>,
-    /// One search cache per piece. Kept here rather than left to each regex's internal pool,
-    /// whose fast path serves only the first thread that used it: every other worker would
-    /// lock a shared stack twice per piece and per event.
     caches: Vec<meta::Cache>,
     slots: Slots,
 }
 
-struct Piece {
-    regex: meta::Regex,
-    shape: Shape,
-}
-
-enum Shape {
+enum Piece {
     /// `literal* (?<gK> pattern-without-groups ) literal*`: the group spans from the end of the
     /// leading literals to the match end less the trailing ones.
-    Single { slot: usize, lead: usize, trail: usize },
+    Single { regex: usize, slot: usize, lead: usize, trail: usize },
+    /// Only literals and assertions, or a pattern without groups.
+    Plain { regex: usize },
+    /// `literal* (?:A|B|...) literal*`, an optional part being the alternation of itself and
+    /// nothing: the branches in order, each (with the literals around it) checked whole by the
+    /// DFA — the first that matches is the one a backtracking reading takes — and then cut into
+    /// pieces of its own for its captures.
+    Branches(Vec<Branch>),
     /// Anything else: run the capture engine on this piece and map its groups to slots.
-    Groups { map: Vec<(usize, usize)> },
-    /// Only literals and assertions.
-    Plain,
+    Groups { regex: usize, map: Vec<(usize, usize)> },
 }
 
-impl Sequence {
-    /// Cut `source` (an expanded grok regex whose capture groups are named `g0`, `g1`, ... and
-    /// compiled byte-oriented without Unicode, single-line) into pieces. `None` when cutting
-    /// would not help (a single piece that needs the capture engine anyway) or the expression
-    /// is not of a form this handles.
-    pub fn new(source: &str, slots: usize) -> Option<Sequence> {
-        let config = syntax::Config::new().unicode(false).utf8(false);
-        let hir = regex_syntax::ParserBuilder::new().unicode(false).utf8(false).build().parse(source).ok()?;
+struct Branch {
+    check: usize,
+    pieces: Vec<Piece>,
+}
+
+struct Builder {
+    config: syntax::Config,
+    regexes: Vec<meta::Regex>,
+    slots: usize,
+}
+
+impl Builder {
+    fn compile(&mut self, items: &[Hir]) -> Option<usize> {
+        // The printed form of an HIR parses back to the same HIR; the capture groups keep their
+        // `gK` names, which is how their slots are found.
+        let text = Hir::concat(items.to_vec()).to_string();
+        let regex = meta::Regex::builder().syntax(self.config).build(&text).ok()?;
+        self.regexes.push(regex);
+        Some(self.regexes.len() - 1)
+    }
+
+    /// A concatenation's pieces: one field each, with the literals that follow it.
+    fn cut(&mut self, hir: Hir, depth: usize) -> Option<Vec<Piece>> {
         let items: Vec<Hir> = match hir.kind() {
             HirKind::Concat(items) => items.clone(),
             _ => vec![hir],
@@ -74,7 +94,7 @@ impl Sequence {
         let mut current: Vec<Hir> = Vec::new();
         let mut has_field = false;
         for item in items {
-            let fixed = matches!(item.kind(), HirKind::Literal(_) | HirKind::Look(_) | HirKind::Empty);
+            let fixed = is_fixed(&item);
             if !fixed && has_field {
                 groups.push(std::mem::take(&mut current));
                 has_field = false;
@@ -85,90 +105,149 @@ impl Sequence {
         if !current.is_empty() {
             groups.push(current);
         }
-        let mut pieces = Vec::with_capacity(groups.len());
-        for items in groups {
-            let shape = shape_of(&items);
-            // The printed form of an HIR parses back to the same HIR; the capture groups keep
-            // their `gK` names, which is how their slots are found below.
-            let text = Hir::concat(items).to_string();
-            let regex = meta::Regex::builder().syntax(config).build(&text).ok()?;
-            let shape = match shape {
-                Some(single) => single,
-                None => {
-                    let names = regex.group_info().pattern_names(regex_automata::PatternID::ZERO);
-                    let map: Vec<(usize, usize)> = names
-                        .enumerate()
-                        .filter_map(|(i, name)| Some((i, name?.strip_prefix('g')?.parse().ok()?)))
-                        .collect();
-                    if map.is_empty() {
-                        Shape::Plain
-                    } else {
-                        Shape::Groups { map }
-                    }
-                }
-            };
-            if let Shape::Single { slot, .. } = shape {
-                if slot >= slots {
-                    return None;
-                }
+        groups.into_iter().map(|items| self.piece(items, depth)).collect()
+    }
+
+    fn piece(&mut self, items: Vec<Hir>, depth: usize) -> Option<Piece> {
+        if let Some((slot, lead, trail)) = single(&items) {
+            if slot >= self.slots {
+                return None;
             }
-            pieces.push(Piece { regex, shape });
+            return Some(Piece::Single { regex: self.compile(&items)?, slot, lead, trail });
         }
-        let worth_it = pieces.len() > 1 || pieces.iter().all(|p| !matches!(p.shape, Shape::Groups { .. }));
-        worth_it.then(|| Sequence { pieces, slots, scratch: Mutex::new(Vec::new()) })
+        if depth < MAX_DEPTH {
+            if let Some(branches) = branches(&items) {
+                let mut out = Vec::with_capacity(branches.len());
+                for whole in branches {
+                    let check = self.compile(&whole)?;
+                    let pieces = self.cut(Hir::concat(whole), depth + 1)?;
+                    out.push(Branch { check, pieces });
+                }
+                return Some(Piece::Branches(out));
+            }
+        }
+        let regex = self.compile(&items)?;
+        let names = self.regexes[regex].group_info().pattern_names(regex_automata::PatternID::ZERO);
+        let map: Vec<(usize, usize)> =
+            names.enumerate().filter_map(|(i, name)| Some((i, name?.strip_prefix('g')?.parse().ok()?))).collect();
+        if map.iter().any(|&(_, slot)| slot >= self.slots) {
+            return None;
+        }
+        Some(if map.is_empty() { Piece::Plain { regex } } else { Piece::Groups { regex, map } })
+    }
+}
+
+impl Sequence {
+    /// Cut `source` (an expanded grok regex whose capture groups are named `g0`, `g1`, ... and
+    /// compiled byte-oriented without Unicode, single-line) into pieces. `None` when cutting
+    /// would not help (a single piece that needs the capture engine anyway) or the expression
+    /// is not of a form this handles.
+    pub fn new(source: &str, slots: usize) -> Option<Sequence> {
+        let config = syntax::Config::new().unicode(false).utf8(false);
+        let hir = regex_syntax::ParserBuilder::new().unicode(false).utf8(false).build().parse(source).ok()?;
+        let mut builder = Builder { config, regexes: Vec::new(), slots };
+        let pieces = builder.cut(hir, 0)?;
+        let worth_it = pieces.len() > 1 || pieces.iter().all(|p| !matches!(p, Piece::Groups { .. }));
+        worth_it.then(|| Sequence { pieces, regexes: builder.regexes, slots, scratch: Mutex::new(Vec::new()) })
     }
 
     /// Match `text` from offset 0, piece by piece, and hand the capture positions to `found`.
     /// `None` means "ask the full regex" (not "no match").
     pub fn run<R>(&self, text: &[u8], found: impl FnOnce(&Slots) -> R) -> Option<R> {
         let mut scratch = self.scratch.lock().pop().unwrap_or_else(|| Scratch {
-            captures: self.pieces.iter().map(|p| p.regex.create_captures()).collect(),
-            caches: self.pieces.iter().map(|p| p.regex.create_cache()).collect(),
+            captures: self.regexes.iter().map(|r| r.create_captures()).collect(),
+            caches: self.regexes.iter().map(|r| r.create_cache()).collect(),
             slots: Vec::with_capacity(self.slots),
         });
         scratch.slots.clear();
         scratch.slots.resize(self.slots, None);
-        let Scratch { captures, caches, slots } = &mut scratch;
-        let result = self.run_with(text, slots, captures, caches).then(|| found(slots));
+        let result = self.run_pieces(&self.pieces, text, 0, &mut scratch).map(|_| found(&scratch.slots));
         self.scratch.lock().push(scratch);
         result
     }
 
-    fn run_with(&self, text: &[u8], slots: &mut Slots, buffers: &mut [Captures], caches: &mut [meta::Cache]) -> bool {
-        let mut at = 0;
-        for ((piece, caps), cache) in self.pieces.iter().zip(buffers.iter_mut()).zip(caches.iter_mut()) {
+    /// Match `pieces` one after the other from `at`; where they end, or `None` for "unknown".
+    fn run_pieces(&self, pieces: &[Piece], text: &[u8], mut at: usize, scratch: &mut Scratch) -> Option<usize> {
+        for piece in pieces {
             let input = Input::new(text).span(at..text.len()).anchored(Anchored::Yes);
-            match &piece.shape {
-                Shape::Single { slot, lead, trail } => {
-                    let Some(half) = piece.regex.search_half_with(cache, &input) else { return false };
-                    let end = half.offset();
-                    slots[*slot] = Some((at + lead, end - trail));
+            match piece {
+                Piece::Single { regex, slot, lead, trail } => {
+                    let end = self.regexes[*regex].search_half_with(&mut scratch.caches[*regex], &input)?.offset();
+                    scratch.slots[*slot] = Some((at + lead, end - trail));
                     at = end;
                 }
-                Shape::Plain => {
-                    let Some(half) = piece.regex.search_half_with(cache, &input) else { return false };
-                    at = half.offset();
+                Piece::Plain { regex } => {
+                    at = self.regexes[*regex].search_half_with(&mut scratch.caches[*regex], &input)?.offset();
                 }
-                Shape::Groups { map } => {
-                    piece.regex.search_captures_with(cache, &input, caps);
-                    let Some(whole) = caps.get_match() else { return false };
+                Piece::Branches(branches) => {
+                    let mut taken = None;
+                    for branch in branches {
+                        let found = self.regexes[branch.check].search_half_with(&mut scratch.caches[branch.check], &input);
+                        if let Some(end) = found.map(|h| h.offset()) {
+                            // The branch's own pieces must retrace the path the DFA found.
+                            let inner = self.run_pieces(&branch.pieces, text, at, scratch)?;
+                            taken = (inner == end).then_some(end);
+                            break;
+                        }
+                    }
+                    at = taken?;
+                }
+                Piece::Groups { regex, map } => {
+                    let caps = &mut scratch.captures[*regex];
+                    self.regexes[*regex].search_captures_with(&mut scratch.caches[*regex], &input, caps);
+                    let whole = caps.get_match()?;
                     for &(group, slot) in map {
                         if let Some(span) = caps.get_group(group) {
-                            if let Some(out) = slots.get_mut(slot) {
-                                *out = Some((span.start, span.end));
-                            }
+                            scratch.slots[slot] = Some((span.start, span.end));
                         }
                     }
                     at = whole.end();
                 }
             }
         }
-        true
+        Some(at)
     }
 }
 
-/// `Single` for `literal* (?<gK> no-groups ) literal*`; `None` for other pieces.
-fn shape_of(items: &[Hir]) -> Option<Shape> {
+fn is_fixed(item: &Hir) -> bool {
+    matches!(item.kind(), HirKind::Literal(_) | HirKind::Look(_) | HirKind::Empty)
+}
+
+/// For `fixed* (A|B|...) fixed*` (or `fixed* (X)? fixed*`, read as `(X|)`, and `(X)??` as
+/// `(|X)`), each branch with the fixed items around it, in the order they are tried.
+fn branches(items: &[Hir]) -> Option<Vec<Vec<Hir>>> {
+    let mut fields = items.iter().enumerate().filter(|(_, item)| !is_fixed(item));
+    let (at, field) = fields.next()?;
+    if fields.next().is_some() {
+        return None;
+    }
+    let alternatives: Vec<Hir> = match field.kind() {
+        HirKind::Alternation(alternatives) => alternatives.clone(),
+        HirKind::Repetition(r) if r.min == 0 && r.max == Some(1) => {
+            let sub = (*r.sub).clone();
+            if r.greedy {
+                vec![sub, Hir::empty()]
+            } else {
+                vec![Hir::empty(), sub]
+            }
+        }
+        _ => return None,
+    };
+    Some(
+        alternatives
+            .into_iter()
+            .map(|alternative| {
+                let mut whole = items[..at].to_vec();
+                whole.push(alternative);
+                whole.extend_from_slice(&items[at + 1..]);
+                whole
+            })
+            .collect(),
+    )
+}
+
+/// `(slot, lead, trail)` for `literal* (?<gK> no-groups ) literal*`; `None` for other pieces.
+fn single(items: &[Hir]) -> Option<(usize, usize, usize)> {
     let (mut lead, mut trail) = (0, 0);
     let mut slot = None;
     for item in items {
@@ -177,15 +256,12 @@ fn shape_of(items: &[Hir]) -> Option<Shape> {
             HirKind::Literal(literal) => trail += literal.0.len(),
             HirKind::Look(_) | HirKind::Empty => {}
             HirKind::Capture(group) if slot.is_none() && group.sub.properties().explicit_captures_len() == 0 => {
-                let Some(index) = group.name.as_deref().and_then(|n| n.strip_prefix('g')?.parse::<usize>().ok()) else {
-                    return None;
-                };
-                slot = Some(index);
+                slot = Some(group.name.as_deref().and_then(|n| n.strip_prefix('g')?.parse::<usize>().ok())?);
             }
             _ => return None,
         }
     }
-    slot.map(|slot| Shape::Single { slot, lead, trail })
+    slot.map(|slot| (slot, lead, trail))
 }
 
 #[cfg(test)]
@@ -213,6 +289,11 @@ mod tests {
             ("%{IPORHOST:h}(?::%{POSINT:p})? %{GREEDYDATA:rest}", &["example.org:8080 hello", "10.1.2.3 hi", "::1 x"]),
             ("^%{INT:a} %{INT:b}$", &["1 2", "1 2 3", " 1 2"]),
             ("%{NOTSPACE:a} +%{NOTSPACE:b}", &["x    y", "x"]),
+            ("(?:%{WORD:a}|%{NUMBER:b})x %{WORD:c}", &["12x y", "abx y", "1.5x y", "x y", "-x y"]),
+            ("(?:%{DATA:a}-)?%{WORD:b}$", &["x-y", "y", "a-b-c", "a-", "-b"]),
+            ("%{WORD:w}(?: %{WORD:o})?? end", &["a end", "a b end", "a b c end"]),
+            ("(?:(?:%{INT:i}|%{WORD:w})/)?%{GREEDYDATA:rest}", &["12/x", "ab/x", "/x", "x"]),
+            ("%{WORD:a}(?: (?:%{INT:n}|-))? %{WORD:z}", &["a 1 z", "a - z", "a z", "a q z"]),
         ];
         for (pattern, lines) in cases {
             let grok = compile_pattern(pattern, library(EcsMode::Disabled)).unwrap();
@@ -231,13 +312,24 @@ mod tests {
         }
     }
 
-    /// The reference expression is cut into its fields, so the fast path is what runs.
+    /// The reference expression is cut into one piece per field, and its alternations (the
+    /// request line, the `-` or number fields, the optional HTTP version) into branches, so no
+    /// piece needs the capture engine.
     #[test]
     fn the_apache_expression_is_cut_into_one_piece_per_field() {
+        fn capture_engines(pieces: &[super::Piece]) -> usize {
+            pieces
+                .iter()
+                .map(|piece| match piece {
+                    super::Piece::Groups { .. } => 1,
+                    super::Piece::Branches(branches) => branches.iter().map(|b| capture_engines(&b.pieces)).sum(),
+                    _ => 0,
+                })
+                .sum()
+        }
         let grok = compile_pattern("%{COMBINEDAPACHELOG}", library(EcsMode::Disabled)).unwrap();
         let sequence = super::Sequence::new(grok.regex_source(), grok.capture_specs().len()).unwrap();
         assert_eq!(sequence.pieces.len(), 9);
-        let singles = sequence.pieces.iter().filter(|p| matches!(p.shape, super::Shape::Single { .. })).count();
-        assert_eq!(singles, 6, "clientip, ident, auth, timestamp, referrer, agent need no capture engine");
+        assert_eq!(capture_engines(&sequence.pieces), 0, "every field is located by DFA scans alone");
     }
 }
