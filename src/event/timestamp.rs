@@ -96,6 +96,30 @@ fn split_zone(rest: &str) -> Option<(&str, i32)> {
     Some((rest, 0))
 }
 
+/// The machine's zone, which Logstash's JVM would use by default for times written without one:
+/// `TZ`, else `/etc/timezone`, else where `/etc/localtime` points into the zone database; UTC
+/// when none names a zone. Read once per process.
+pub fn machine_zone() -> chrono_tz::Tz {
+    use std::str::FromStr;
+    static ZONE: std::sync::OnceLock<chrono_tz::Tz> = std::sync::OnceLock::new();
+    *ZONE.get_or_init(|| {
+        let from_env = std::env::var("TZ").ok().map(|v| v.trim_start_matches(':').to_string());
+        let from_file = || std::fs::read_to_string("/etc/timezone").ok().map(|s| s.trim().to_string());
+        let from_link = || {
+            let target = std::fs::read_link("/etc/localtime").ok()?;
+            let text = target.to_string_lossy().into_owned();
+            text.split_once("zoneinfo/").map(|(_, id)| id.to_string())
+        };
+        let zone = [from_env, from_file(), from_link()]
+            .into_iter()
+            .flatten()
+            .find_map(|id| chrono_tz::Tz::from_str(&id).ok())
+            .unwrap_or(chrono_tz::Tz::UTC);
+        tracing::debug!(zone = zone.name(), "Times without a zone will be read in the machine's zone.");
+        zone
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -21,7 +21,6 @@ use chrono::{DateTime, TimeDelta, Timelike, Utc};
 use chrono_tz::Tz;
 use std::borrow::Cow;
 use std::str::FromStr;
-use std::sync::OnceLock;
 
 /// The failure reason counted by the core, and the default failure tag.
 pub const DATE_PARSE_FAILURE: &str = "_dateparsefailure";
@@ -91,7 +90,7 @@ pub fn build(args: &mut Args, _ctx: &BuildContext) -> Result<Box<dyn Filter>, Co
     }
 
     let zone = match args.string("timezone")? {
-        None => ZoneSetting::Static(Zone::Named(machine_zone())),
+        None => ZoneSetting::Static(Zone::Named(crate::event::timestamp::machine_zone())),
         Some(text) if text.contains("%{") => {
             let template = Template::parse(&text).map_err(|e| ConfigError::at(args.span_of("timezone"), e.to_string()))?;
             ZoneSetting::PerEvent(template)
@@ -276,28 +275,6 @@ fn parse_offset(text: &str) -> Option<i32> {
 fn suggest_zone(text: &str) -> Option<&'static str> {
     let names = || chrono_tz::TZ_VARIANTS.iter().map(|tz| tz.name());
     names().find(|n| n.eq_ignore_ascii_case(text)).or_else(|| did_you_mean(text, names()))
-}
-
-/// The machine's zone, which Logstash's JVM would use by default: `TZ`, else `/etc/timezone`,
-/// else where `/etc/localtime` points into the zone database; UTC when none names a zone.
-fn machine_zone() -> Tz {
-    static ZONE: OnceLock<Tz> = OnceLock::new();
-    *ZONE.get_or_init(|| {
-        let from_env = std::env::var("TZ").ok().map(|v| v.trim_start_matches(':').to_string());
-        let from_file = || std::fs::read_to_string("/etc/timezone").ok().map(|s| s.trim().to_string());
-        let from_link = || {
-            let target = std::fs::read_link("/etc/localtime").ok()?;
-            let text = target.to_string_lossy().into_owned();
-            text.split_once("zoneinfo/").map(|(_, id)| id.to_string())
-        };
-        let zone = [from_env, from_file(), from_link()]
-            .into_iter()
-            .flatten()
-            .find_map(|id| Tz::from_str(&id).ok())
-            .unwrap_or(Tz::UTC);
-        tracing::debug!(zone = zone.name(), "Dates without a zone will be read in the machine's zone.");
-        zone
-    })
 }
 
 #[cfg(test)]

@@ -42,7 +42,7 @@ use time::{MonthNames, Zone};
 
 pub use decode::LOGSTASH_PARSE_FAILURE_TAG;
 
-const DEFAULT_FACILITY_LABELS: [&str; 24] = [
+pub(super) const DEFAULT_FACILITY_LABELS: [&str; 24] = [
     "kernel",
     "user-level",
     "mail",
@@ -68,7 +68,7 @@ const DEFAULT_FACILITY_LABELS: [&str; 24] = [
     "local6",
     "local7",
 ];
-const DEFAULT_SEVERITY_LABELS: [&str; 8] = ["Emergency", "Alert", "Critical", "Error", "Warning", "Notice", "Informational", "Debug"];
+pub(super) const DEFAULT_SEVERITY_LABELS: [&str; 8] = ["Emergency", "Alert", "Critical", "Error", "Warning", "Notice", "Informational", "Debug"];
 
 /// The grok patterns Logstash's syslog input uses by default (legacy and ECS); giving one of
 /// them explicitly asks for nothing the built-in parser does not do.

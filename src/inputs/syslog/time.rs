@@ -11,7 +11,6 @@ use crate::event::joda::{JodaFormat, Locale};
 use chrono::{DateTime, Datelike, FixedOffset, LocalResult, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Utc};
 use chrono_tz::Tz;
 use std::str::FromStr;
-use std::sync::OnceLock;
 
 /// The zone a timestamp without an offset is read in.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -38,18 +37,7 @@ impl Zone {
     /// The machine's zone: `TZ`, else `/etc/timezone`, else where `/etc/localtime` points into
     /// the zone database; UTC when none names a zone.
     pub fn machine() -> Zone {
-        static ZONE: OnceLock<Tz> = OnceLock::new();
-        let tz = *ZONE.get_or_init(|| {
-            let from_env = std::env::var("TZ").ok().map(|v| v.trim_start_matches(':').to_string());
-            let from_file = || std::fs::read_to_string("/etc/timezone").ok().map(|s| s.trim().to_string());
-            let from_link = || {
-                let target = std::fs::read_link("/etc/localtime").ok()?;
-                let text = target.to_string_lossy().into_owned();
-                text.split_once("zoneinfo/").map(|(_, id)| id.to_string())
-            };
-            [from_env, from_file(), from_link()].into_iter().flatten().find_map(|id| Tz::from_str(&id).ok()).unwrap_or(Tz::UTC)
-        });
-        Zone::Named(tz)
+        Zone::Named(crate::event::timestamp::machine_zone())
     }
 
     /// A local time as an instant. In an autumn overlap the earlier instant wins; a local time in
