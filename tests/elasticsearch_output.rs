@@ -16,7 +16,6 @@ use common::*;
 use serde_json::{json, Value};
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -73,15 +72,6 @@ fn search(es: &EsNode, index: &str, query: Value) -> Vec<Value> {
     es_call("POST", &format!("{}/{index}/_refresh", es.url), None);
     let (_, v) = es_call("POST", &format!("{}/{index}/_search", es.url), Some(&query));
     v["hits"]["hits"].as_array().cloned().unwrap_or_default()
-}
-
-/// Run sluice over stdin lines until it exits (the stdin input ends, the pipeline drains).
-fn run_stdin(config: &str, data: &Path, lines: &[Value]) -> std::process::Output {
-    let input: String = lines.iter().map(|l| format!("{l}\n")).collect();
-    let api = free_port().to_string();
-    let out = run_with_stdin(&["-e", config, "--path.data", data.to_str().unwrap(), "--api.http.port", &api, "-w", "1"], input.as_bytes());
-    assert!(out.status.success(), "sluice failed: {}", String::from_utf8_lossy(&out.stderr));
-    out
 }
 
 fn http_get(port: u16, path: &str) -> String {

@@ -40,15 +40,6 @@ fn fastrand_suffix() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64 % 1_000_000_007
 }
 
-/// Run sluice over stdin lines until it exits (the stdin input ends, the pipeline drains).
-fn run_stdin(config: &str, data: &Path, lines: &[Value]) -> std::process::Output {
-    let input: String = lines.iter().map(|l| format!("{l}\n")).collect();
-    let api = free_port().to_string();
-    let out = run_with_stdin(&["-e", config, "--path.data", data.to_str().unwrap(), "--api.http.port", &api, "-w", "1"], input.as_bytes());
-    assert!(out.status.success(), "sluice failed: {}", String::from_utf8_lossy(&out.stderr));
-    out
-}
-
 /// Start sluice with a tcp json_lines input and `output`, watched through its metrics API;
 /// returns it with the input's port and the API's port, both listening.
 fn spawn_tcp(output: &str, data: &Path, args: &[&str], stderr: Stdio) -> (std::process::Child, u16, u16) {

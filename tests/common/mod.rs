@@ -36,6 +36,16 @@ pub fn run_with_stdin(args: &[&str], stdin: &[u8]) -> Output {
     out
 }
 
+/// Run sluice on `config` with one worker over JSON lines on stdin until it exits (the stdin
+/// input ends, the pipeline drains), and check that it exited cleanly.
+pub fn run_stdin(config: &str, data: &Path, lines: &[serde_json::Value]) -> Output {
+    let input: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    let api = free_port().to_string();
+    let out = run_with_stdin(&["-e", config, "--path.data", data.to_str().unwrap(), "--api.http.port", &api, "-w", "1"], input.as_bytes());
+    assert!(out.status.success(), "sluice failed: {}", String::from_utf8_lossy(&out.stderr));
+    out
+}
+
 pub fn wait_output(mut child: Child, limit: Duration) -> Output {
     let start = Instant::now();
     loop {
