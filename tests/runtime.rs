@@ -124,6 +124,47 @@ fn partial_long_and_invalid_lines_are_kept() {
     assert!(events[0]["port"].as_u64().is_some());
 }
 
+/// Lines are decoded by the pipeline workers; the counts still follow the events, not the
+/// lines: a JSON array of three objects is three events, blank lines are none, a malformed line
+/// is one tagged event — and the pipeline's in/out counters and the input's out counter say so.
+#[test]
+fn json_lines_counts_follow_events_not_lines() {
+    let dir = temp_dir();
+    let (port, api) = (free_port(), free_port());
+    let out = dir.path().join("out.jsonl");
+    let config = format!(
+        r#"input {{ tcp {{ id => "in" port => {port} host => "127.0.0.1" codec => json_lines add_field => {{ "via" => "tcp" }} }} }}
+           output {{ file {{ path => "{}" }} }}"#,
+        out.display()
+    );
+    let api_port = api.to_string();
+    let child = start(&config, dir.path(), &["--api.http.port", &api_port, "-w", "2", "-b", "2"]);
+    wait_listening(port, Duration::from_secs(30));
+    {
+        let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        s.write_all(b"[{\"n\":1},{\"n\":2},{\"n\":3}]\n\n   \n\n{\"n\":4}\n{broken\n{\"n\":5}").unwrap();
+    }
+    eventually(Duration::from_secs(20), "six events", || count_lines(&out) >= 6);
+    let (_, stats) = http_get(api, "/_node/stats");
+    let stats: Value = serde_json::from_str(&stats).unwrap();
+    stop(child);
+    let events = read_jsonl(&out);
+    assert_eq!(events.len(), 6, "{events:?}");
+    let mut numbers: Vec<u64> = events.iter().filter_map(|e| e["n"].as_u64()).collect();
+    numbers.sort_unstable();
+    assert_eq!(numbers, [1, 2, 3, 4, 5]);
+    let broken: Vec<&Value> = events.iter().filter(|e| e["message"] == "{broken").collect();
+    assert_eq!(broken.len(), 1);
+    assert!(broken[0]["tags"].as_array().unwrap().iter().any(|t| t == "_jsonparsefailure"));
+    assert!(events.iter().all(|e| e["via"] == "tcp" && e["host"] == "127.0.0.1"), "{events:?}");
+    let pipeline = &stats["pipelines"]["main"];
+    assert_eq!(pipeline["events"]["in"], 6, "{pipeline}");
+    assert_eq!(pipeline["events"]["out"], 6, "{pipeline}");
+    let inputs = pipeline["plugins"]["inputs"].as_array().unwrap();
+    let input = inputs.iter().find(|p| p["id"] == "in").unwrap();
+    assert_eq!(input["events"]["out"], 6, "{input}");
+}
+
 /// SIGTERM drains: every event the client managed to send is in the output when the process
 /// exits, and it exits 0.
 #[test]

@@ -154,6 +154,42 @@ impl Codec {
     }
 }
 
+/// What [`Decoder::decode_or_frame`] took from a stream: events, or, for the line codecs,
+/// complete frames whose decoding is left to the pipeline worker that takes them.
+pub enum Decoded {
+    Events(Vec<Event>),
+    Frames(Frames),
+}
+
+/// Complete lines taken off a stream, decoded later with the time they were read.
+pub struct Frames {
+    json: bool,
+    frames: Vec<line::Frame>,
+    now: DateTime<Utc>,
+}
+
+impl Frames {
+    /// How many lines (for the line codecs, about as many events).
+    pub fn len(&self) -> usize {
+        self.frames.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.frames.is_empty()
+    }
+
+    pub fn decode(self, out: &mut Vec<Event>) {
+        out.reserve(self.frames.len());
+        for frame in self.frames {
+            if self.json {
+                json_lines::decode_line(&frame.bytes, frame.truncated, self.now, out);
+            } else {
+                out.push(line::event_from_frame(&frame.bytes, frame.truncated, self.now));
+            }
+        }
+    }
+}
+
 /// Per-stream decoding state.
 #[derive(Debug)]
 pub struct Decoder {
@@ -209,6 +245,32 @@ impl Decoder {
             DecoderKind::Json(j) => j.decode(buf, now, out, true),
             DecoderKind::Plain => {}
         }
+    }
+
+    /// As `decode` (or `flush` when `at_end`), except that the line codecs only cut the lines
+    /// and leave decoding them to whoever takes the [`Frames`].
+    pub fn decode_or_frame(&mut self, buf: &mut BytesMut, now: DateTime<Utc>, at_end: bool) -> Decoded {
+        let (f, json) = match &mut self.kind {
+            DecoderKind::Line(f) => (f, false),
+            DecoderKind::JsonLines(f) => (f, true),
+            _ => {
+                let mut events = Vec::new();
+                if at_end {
+                    self.flush(buf, now, &mut events);
+                } else {
+                    self.decode(buf, now, &mut events);
+                }
+                return Decoded::Events(events);
+            }
+        };
+        let mut frames = Vec::new();
+        while let Some(frame) = f.next_frame(buf) {
+            frames.push(frame);
+        }
+        if at_end {
+            frames.extend(f.take_rest(buf));
+        }
+        Decoded::Frames(Frames { json, frames, now })
     }
 
     /// Bytes dropped so far because lines were longer than the limit.

@@ -75,12 +75,7 @@ impl EventSink {
     }
 
     fn prepare(&self, events: &mut [Event]) {
-        if !self.decorations.is_empty() {
-            for e in events.iter_mut() {
-                self.decorations.apply(e);
-            }
-        }
-        self.metrics.add_out(events.len() as u64);
+        prepare(&self.decorations, &self.metrics, events);
     }
 
     /// Queue events, waiting while the queue is full.
@@ -103,10 +98,37 @@ impl EventSink {
         Ok(wait)
     }
 
+    /// Queue work that makes about `expected` events on the pipeline worker that takes it
+    /// (decoding the lines an input read, say), waiting while the queue is full.
+    pub async fn send_deferred(
+        &self,
+        expected: usize,
+        work: impl FnOnce(&mut Vec<Event>) + Send + 'static,
+    ) -> Result<(), QueueClosed> {
+        let decorations = self.decorations.clone();
+        let metrics = self.metrics.clone();
+        let work = Box::new(move |out: &mut Vec<Event>| {
+            let start = out.len();
+            work(out);
+            prepare(&decorations, &metrics, &mut out[start..]);
+        });
+        self.queue.push_deferred(expected, work).await
+    }
+
     /// The largest chunk worth building before sending (the queue's size).
     pub fn capacity(&self) -> usize {
         self.queue.capacity()
     }
+}
+
+/// The input's `type`, `tags` and `add_field`, and its count of events out.
+fn prepare(decorations: &Decorations, metrics: &PluginMetrics, events: &mut [Event]) {
+    if !decorations.is_empty() {
+        for e in events.iter_mut() {
+            decorations.apply(e);
+        }
+    }
+    metrics.add_out(events.len() as u64);
 }
 
 /// Bind a listening socket, retrying with backoff while the address is busy (a previous

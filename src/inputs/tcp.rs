@@ -6,7 +6,7 @@
 //! client's address in `host` and its port in `port`, as Logstash's tcp input sets them.
 
 use super::{BoxFuture, EventSink, Input, InputContext, InputError};
-use crate::codec::{Codec, DecodeLimits, LINE_TRUNCATED_TAG};
+use crate::codec::{Codec, DecodeLimits, Decoded, LINE_TRUNCATED_TAG};
 use crate::config::args::Args;
 use crate::config::compile::BuildContext;
 use crate::config::error::ConfigError;
@@ -74,6 +74,13 @@ impl Input for Tcp {
 }
 
 
+/// `host` and `port` of the client, unless the event brought its own.
+fn stamp_peer(e: &mut crate::event::Event, host: &Value, port: &Value) {
+    let f = e.fields_mut();
+    f.entry("host").or_insert_with(|| host.clone());
+    f.entry("port").or_insert_with(|| port.clone());
+}
+
 fn socket2_keepalive(stream: &TcpStream) -> std::io::Result<()> {
     // tokio exposes keepalive only through socket2; SO_KEEPALIVE alone is what Logstash sets.
     let sock = socket2::SockRef::from(stream);
@@ -111,23 +118,35 @@ impl Connection {
                     0
                 }
             };
-            let mut events = Vec::new();
-            if n == 0 {
-                decoder.flush(&mut buf, Utc::now(), &mut events);
-            } else {
-                decoder.decode(&mut buf, Utc::now(), &mut events);
-            }
-            for e in &mut events {
-                let f = e.fields_mut();
-                f.entry("host").or_insert_with(|| host.clone());
-                f.entry("port").or_insert_with(|| port.clone());
-            }
+            // The line codecs' lines are decoded by the worker that filters them (see
+            // `queue::memory`); other codecs decode here.
+            let sent = match decoder.decode_or_frame(&mut buf, Utc::now(), n == 0) {
+                Decoded::Events(mut events) => {
+                    for e in &mut events {
+                        stamp_peer(e, &host, &port);
+                    }
+                    self.sink.send(events).await
+                }
+                Decoded::Frames(frames) if frames.is_empty() => Ok(()),
+                Decoded::Frames(frames) => {
+                    let (host, port) = (host.clone(), port.clone());
+                    self.sink
+                        .send_deferred(frames.len(), move |out| {
+                            let start = out.len();
+                            frames.decode(out);
+                            for e in &mut out[start..] {
+                                stamp_peer(e, &host, &port);
+                            }
+                        })
+                        .await
+                }
+            };
             let truncated = decoder.truncated_lines();
             if truncated > truncated_before {
                 EventsFailed { plugin: &self.metrics, reason: LINE_TRUNCATED_TAG, count: truncated - truncated_before }.emit();
                 truncated_before = truncated;
             }
-            if self.sink.send(events).await.is_err() || n == 0 {
+            if sent.is_err() || n == 0 {
                 break;
             }
         }

@@ -108,11 +108,13 @@ fn fill(reader: &QueueReader, pending: &mut Option<Chunk>, settings: &PipelineSe
             },
         };
         deadline.get_or_insert_with(|| Instant::now() + settings.batch_delay);
-        let Chunk { mut events, ack } = chunk;
+        let mut chunk = chunk;
+        reader.make_events(&mut chunk);
+        let Chunk { mut events, ack, .. } = chunk;
         let room = settings.batch_size - batch.events.len();
         if events.len() > room {
             let rest = events.split_off(room);
-            *pending = Some(Chunk { events: rest, ack: ack.clone() });
+            *pending = Some(Chunk::of(rest, ack.clone()));
         }
         if let Some(ack) = ack {
             batch.acks.push((ack, events.len()));

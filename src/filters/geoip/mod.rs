@@ -34,7 +34,8 @@ use crate::event::{Event, FieldRef, Map, Value};
 use cache::Lru;
 use database::{Database, Miss};
 use fields::GeoField;
-use parking_lot::Mutex;
+use std::cell::RefCell;
+use thread_local::ThreadLocal;
 use std::net::{IpAddr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -65,9 +66,10 @@ struct Lookups {
     /// In writing order.
     wanted: Vec<GeoField>,
     ecs: bool,
-    /// Shared by the workers; a lookup runs outside the lock so they never queue behind a
-    /// database walk.
-    cache: Mutex<Lru<IpAddr, Arc<Answer>>>,
+    /// One per worker thread (each of `cache_size` entries): the workers neither wait for
+    /// each other nor pass the cache's lines and the answers' reference counts between cores.
+    cache: ThreadLocal<RefCell<Lru<IpAddr, Arc<Answer>>>>,
+    cache_size: usize,
 }
 
 /// What a lookup gave, shaped for the event and kept in the cache.
@@ -126,7 +128,7 @@ pub fn build(args: &mut Args, ctx: &BuildContext) -> Result<Box<dyn Filter>, Con
             "Using GeoIP database."
         );
         let wanted = explicit_fields.clone().unwrap_or_else(|| fields::defaults(database.kind(), ecs));
-        Lookups { database, wanted, ecs, cache: Mutex::new(Lru::new(cache_size as usize)) }
+        Lookups { database, wanted, ecs, cache: ThreadLocal::new(), cache_size: cache_size as usize }
     });
     Ok(Box::new(GeoIp { source, target, lookups, tag_on_failure }))
 }
@@ -279,11 +281,12 @@ impl GeoIp {
 
 impl Lookups {
     fn answer(&self, ip: IpAddr) -> Arc<Answer> {
-        if let Some(hit) = self.cache.lock().get(&ip) {
+        let mut cache = self.cache.get_or(|| RefCell::new(Lru::new(self.cache_size))).borrow_mut();
+        if let Some(hit) = cache.get(&ip) {
             return Arc::clone(hit);
         }
         let answer = Arc::new(self.look_up(ip));
-        self.cache.lock().put(ip, Arc::clone(&answer));
+        cache.put(ip, Arc::clone(&answer));
         answer
     }
 

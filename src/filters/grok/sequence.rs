@@ -18,7 +18,8 @@
 //! whole expression might still match by a less preferred choice earlier on, so the caller falls
 //! back to the full regex: this path only ever answers "matched, with these captures".
 
-use parking_lot::Mutex;
+use std::cell::RefCell;
+use thread_local::ThreadLocal;
 use regex_automata::util::captures::Captures;
 use regex_automata::util::syntax;
 use regex_automata::{meta, Anchored, Input};
@@ -35,8 +36,10 @@ pub struct Sequence {
     /// Every regex of the pieces, those of nested branches included; pieces name theirs by index.
     regexes: Vec<meta::Regex>,
     slots: usize,
-    /// Per-caller scratch, reused across events.
-    scratch: Mutex<Vec<Scratch>>,
+    /// Per-thread scratch, reused across events. Each worker keeps its own, so the lazy DFAs'
+    /// transition tables stay in the cache of the core that fills them instead of passing
+    /// between workers (a shared pool hands each worker the other's scratch half the time).
+    scratch: ThreadLocal<RefCell<Scratch>>,
 }
 
 struct Scratch {
@@ -148,22 +151,31 @@ impl Sequence {
         let mut builder = Builder { config, regexes: Vec::new(), slots };
         let pieces = builder.cut(hir, 0)?;
         let worth_it = pieces.len() > 1 || pieces.iter().all(|p| !matches!(p, Piece::Groups { .. }));
-        worth_it.then(|| Sequence { pieces, regexes: builder.regexes, slots, scratch: Mutex::new(Vec::new()) })
+        worth_it.then(|| Sequence { pieces, regexes: builder.regexes, slots, scratch: ThreadLocal::new() })
     }
 
     /// Match `text` from offset 0, piece by piece, and hand the capture positions to `found`.
     /// `None` means "ask the full regex" (not "no match").
     pub fn run<R>(&self, text: &[u8], found: impl FnOnce(&Slots) -> R) -> Option<R> {
-        let mut scratch = self.scratch.lock().pop().unwrap_or_else(|| Scratch {
-            captures: self.regexes.iter().map(|r| r.create_captures()).collect(),
-            caches: self.regexes.iter().map(|r| r.create_cache()).collect(),
-            slots: Vec::with_capacity(self.slots),
-        });
+        let cell = self.scratch.get_or(|| RefCell::new(self.new_scratch()));
+        // A re-entrant call on this thread (none today) would find the scratch in use: give it a
+        // fresh one rather than fail.
+        let Ok(mut scratch) = cell.try_borrow_mut() else {
+            let mut fresh = self.new_scratch();
+            return self.run_pieces(&self.pieces, text, 0, &mut fresh).map(|_| found(&fresh.slots));
+        };
         scratch.slots.clear();
         scratch.slots.resize(self.slots, None);
-        let result = self.run_pieces(&self.pieces, text, 0, &mut scratch).map(|_| found(&scratch.slots));
-        self.scratch.lock().push(scratch);
-        result
+        let result = self.run_pieces(&self.pieces, text, 0, &mut scratch);
+        result.map(|_| found(&scratch.slots))
+    }
+
+    fn new_scratch(&self) -> Scratch {
+        Scratch {
+            captures: self.regexes.iter().map(|r| r.create_captures()).collect(),
+            caches: self.regexes.iter().map(|r| r.create_cache()).collect(),
+            slots: vec![None; self.slots],
+        }
     }
 
     /// Match `pieces` one after the other from `at`; where they end, or `None` for "unknown".
