@@ -20,6 +20,7 @@
 
 use std::cell::RefCell;
 use thread_local::ThreadLocal;
+use regex_automata::dfa::{dense, Automaton, StartKind};
 use regex_automata::util::captures::Captures;
 use regex_automata::util::syntax;
 use regex_automata::{meta, Anchored, Input};
@@ -31,10 +32,17 @@ pub type Slots = Vec<Option<(usize, usize)>>;
 /// How deep alternations are cut into their own pieces (an alternation inside a branch...).
 const MAX_DEPTH: usize = 3;
 
+/// A piece whose fully built DFA stays under this size is searched with it: no cache to
+/// consult, no strategy to pick, one table walk. Larger ones (an IPv6 alternative, say) keep the
+/// lazily built DFA of the regex engine.
+const DENSE_DFA_LIMIT: usize = 256 * 1024;
+
 pub struct Sequence {
     pieces: Vec<Piece>,
     /// Every regex of the pieces, those of nested branches included; pieces name theirs by index.
     regexes: Vec<meta::Regex>,
+    /// The same regexes as anchored dense DFAs, where they are small enough.
+    dense: Vec<Option<dense::DFA<Vec<u32>>>>,
     slots: usize,
     /// Per-thread scratch, reused across events. Each worker keeps its own, so the lazy DFAs'
     /// transition tables stay in the cache of the core that fills them instead of passing
@@ -74,6 +82,7 @@ struct Branch {
 struct Builder {
     config: syntax::Config,
     regexes: Vec<meta::Regex>,
+    dense: Vec<Option<dense::DFA<Vec<u32>>>>,
     slots: usize,
 }
 
@@ -83,7 +92,18 @@ impl Builder {
         // `gK` names, which is how their slots are found.
         let text = Hir::concat(items.to_vec()).to_string();
         let regex = meta::Regex::builder().syntax(self.config).build(&text).ok()?;
+        let dense = dense::Builder::new()
+            .syntax(self.config)
+            .configure(
+                dense::DFA::config()
+                    .start_kind(StartKind::Anchored)
+                    .dfa_size_limit(Some(DENSE_DFA_LIMIT))
+                    .determinize_size_limit(Some(4 * DENSE_DFA_LIMIT)),
+            )
+            .build(&text)
+            .ok();
         self.regexes.push(regex);
+        self.dense.push(dense);
         Some(self.regexes.len() - 1)
     }
 
@@ -148,10 +168,10 @@ impl Sequence {
     pub fn new(source: &str, slots: usize) -> Option<Sequence> {
         let config = syntax::Config::new().unicode(false).utf8(false);
         let hir = regex_syntax::ParserBuilder::new().unicode(false).utf8(false).build().parse(source).ok()?;
-        let mut builder = Builder { config, regexes: Vec::new(), slots };
+        let mut builder = Builder { config, regexes: Vec::new(), dense: Vec::new(), slots };
         let pieces = builder.cut(hir, 0)?;
         let worth_it = pieces.len() > 1 || pieces.iter().all(|p| !matches!(p, Piece::Groups { .. }));
-        worth_it.then(|| Sequence { pieces, regexes: builder.regexes, slots, scratch: ThreadLocal::new() })
+        worth_it.then(|| Sequence { pieces, regexes: builder.regexes, dense: builder.dense, slots, scratch: ThreadLocal::new() })
     }
 
     /// Match `text` from offset 0, piece by piece, and hand the capture positions to `found`.
@@ -178,24 +198,33 @@ impl Sequence {
         }
     }
 
+    /// Where regex `i`'s leftmost-first match from the (anchored) start of `input` ends.
+    fn end(&self, i: usize, input: &Input<'_>, scratch: &mut Scratch) -> Option<usize> {
+        match &self.dense[i] {
+            // An anchored search of an anchored DFA cannot fail to start; a quit byte cannot
+            // occur (none is configured).
+            Some(dfa) => dfa.try_search_fwd(input).ok()?.map(|h| h.offset()),
+            None => self.regexes[i].search_half_with(&mut scratch.caches[i], input).map(|h| h.offset()),
+        }
+    }
+
     /// Match `pieces` one after the other from `at`; where they end, or `None` for "unknown".
     fn run_pieces(&self, pieces: &[Piece], text: &[u8], mut at: usize, scratch: &mut Scratch) -> Option<usize> {
         for piece in pieces {
             let input = Input::new(text).span(at..text.len()).anchored(Anchored::Yes);
             match piece {
                 Piece::Single { regex, slot, lead, trail } => {
-                    let end = self.regexes[*regex].search_half_with(&mut scratch.caches[*regex], &input)?.offset();
+                    let end = self.end(*regex, &input, scratch)?;
                     scratch.slots[*slot] = Some((at + lead, end - trail));
                     at = end;
                 }
                 Piece::Plain { regex } => {
-                    at = self.regexes[*regex].search_half_with(&mut scratch.caches[*regex], &input)?.offset();
+                    at = self.end(*regex, &input, scratch)?;
                 }
                 Piece::Branches(branches) => {
                     let mut taken = None;
                     for branch in branches {
-                        let found = self.regexes[branch.check].search_half_with(&mut scratch.caches[branch.check], &input);
-                        if let Some(end) = found.map(|h| h.offset()) {
+                        if let Some(end) = self.end(branch.check, &input, scratch) {
                             // The branch's own pieces must retrace the path the DFA found.
                             let inner = self.run_pieces(&branch.pieces, text, at, scratch)?;
                             taken = (inner == end).then_some(end);
