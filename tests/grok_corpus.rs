@@ -1061,3 +1061,58 @@ fn mongodb_samples() {
         );
     }
 }
+
+/// Grok matches an expression piece by piece where it can (src/filters/grok/sequence.rs); that
+/// path must give exactly the captures the whole regex gives. Every pattern of both libraries
+/// against a sample of every corpus file: the captures (or no match) must equal the `regex`
+/// crate's own reading of the full expression.
+#[test]
+fn piecewise_matching_agrees_with_the_whole_regex_on_the_corpus() {
+    use sluice::filters::grok::library::{builtin_files, parse};
+    use sluice::filters::grok::MatchResult;
+    let Some(root) = corpus() else { return };
+    fn walk(p: &std::path::Path, out: &mut Vec<PathBuf>) {
+        if p.is_dir() {
+            for e in std::fs::read_dir(p).unwrap().flatten() {
+                walk(&e.path(), out);
+            }
+        } else if p.extension().is_none_or(|e| e == "log") {
+            out.push(p.to_path_buf());
+        }
+    }
+    let mut files = Vec::new();
+    walk(&root.join("elastic-beats"), &mut files);
+    files.push(root.join("elastic-examples/apache_logs"));
+    let mut lines: Vec<String> = Vec::new();
+    for f in files {
+        if let Ok(text) = std::fs::read_to_string(&f) {
+            lines.extend(text.lines().filter(|l| l.is_ascii()).take(150).map(String::from));
+        }
+    }
+    let (mut pairs, mut matched) = (0usize, 0usize);
+    for mode in [EcsMode::Disabled, EcsMode::V1] {
+        for (_, text) in builtin_files(mode) {
+            for (name, _, _) in parse(text, "library").unwrap() {
+                let Ok(grok) = compile_pattern(&format!("%{{{name}}}"), library(mode)) else { continue };
+                if grok.uses_backtracking() {
+                    continue;
+                }
+                let whole = regex::bytes::RegexBuilder::new(grok.regex_source()).unicode(false).build().unwrap();
+                let names: Vec<String> = (0..grok.capture_specs().len()).map(|k| format!("g{k}")).collect();
+                for line in &lines {
+                    let expected: Option<Vec<Option<&str>>> = whole.captures(line.as_bytes()).map(|caps| {
+                        names.iter().map(|n| caps.name(n).map(|m| std::str::from_utf8(m.as_bytes()).unwrap())).collect()
+                    });
+                    let mut got = Vec::new();
+                    let result = grok.match_spans(line, |_, v| got.push(v));
+                    let got = (result == MatchResult::Matched).then_some(got);
+                    assert_eq!(got, expected, "{name} ({mode:?}) on {line:?}");
+                    pairs += 1;
+                    matched += usize::from(expected.is_some());
+                }
+            }
+        }
+    }
+    eprintln!("{pairs} pattern/line pairs, {matched} matching: piecewise and whole agree");
+    assert!(matched > 10_000, "too few matches ({matched}) for the comparison to mean much");
+}

@@ -66,9 +66,11 @@ enum Piece {
     /// Only literals and assertions, or a pattern without groups.
     Plain { regex: usize },
     /// `literal* (?:A|B|...) literal*`, an optional part being the alternation of itself and
-    /// nothing: the branches in order, each (with the literals around it) checked whole by the
-    /// DFA — the first that matches is the one a backtracking reading takes — and then cut into
-    /// pieces of its own for its captures.
+    /// nothing: the branches in order (the first that matches is the one a backtracking reading
+    /// takes), each cut into pieces of its own (with the literals around it). When a branch's
+    /// pieces match, it is taken; when they fail, the DFA checks the branch whole: no match sends
+    /// the search to the next branch, a match (by a path the pieces do not take) to the whole
+    /// regex.
     Branches(Vec<Branch>),
     /// Anything else: run the capture engine on this piece and map its groups to slots.
     Groups { regex: usize, map: Vec<(usize, usize)> },
@@ -77,6 +79,20 @@ enum Piece {
 struct Branch {
     check: usize,
     pieces: Vec<Piece>,
+    /// The slots its pieces write, cleared when they fail part-way.
+    slots: Vec<usize>,
+}
+
+/// Every slot `pieces` may write.
+fn slots_of(pieces: &[Piece], out: &mut Vec<usize>) {
+    for piece in pieces {
+        match piece {
+            Piece::Single { slot, .. } => out.push(*slot),
+            Piece::Plain { .. } => {}
+            Piece::Branches(branches) => branches.iter().for_each(|b| out.extend_from_slice(&b.slots)),
+            Piece::Groups { map, .. } => out.extend(map.iter().map(|&(_, slot)| slot)),
+        }
+    }
 }
 
 struct Builder {
@@ -144,7 +160,9 @@ impl Builder {
                 for whole in branches {
                     let check = self.compile(&whole)?;
                     let pieces = self.cut(Hir::concat(whole), depth + 1)?;
-                    out.push(Branch { check, pieces });
+                    let mut slots = Vec::new();
+                    slots_of(&pieces, &mut slots);
+                    out.push(Branch { check, pieces, slots });
                 }
                 return Some(Piece::Branches(out));
             }
@@ -224,11 +242,19 @@ impl Sequence {
                 Piece::Branches(branches) => {
                     let mut taken = None;
                     for branch in branches {
-                        if let Some(end) = self.end(branch.check, &input, scratch) {
-                            // The branch's own pieces must retrace the path the DFA found.
-                            let inner = self.run_pieces(&branch.pieces, text, at, scratch)?;
-                            taken = (inner == end).then_some(end);
+                        // The branch's own pieces first: when they match, they took the path a
+                        // backtracking reading of the branch prefers, so it ends where they do.
+                        if let Some(end) = self.run_pieces(&branch.pieces, text, at, scratch) {
+                            taken = Some(end);
                             break;
+                        }
+                        for &slot in &branch.slots {
+                            scratch.slots[slot] = None;
+                        }
+                        // They failed: either the branch does not match here (try the next one)
+                        // or it matches only by a path they do not take (ask the whole regex).
+                        if self.end(branch.check, &input, scratch).is_some() {
+                            return None;
                         }
                     }
                     at = taken?;
