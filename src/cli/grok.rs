@@ -7,7 +7,7 @@
 //! expression begins — usually enough to see which piece is wrong. `--list` prints the pattern
 //! library. Exit status: 0 when every line matched, 1 when some did not, 2 on a bad expression.
 
-use crate::event::{Event, FieldRef, Map, Value};
+use crate::event::{Event, FieldRef, Value};
 use crate::filters::grok::compile::{longest_matching_prefix, CompiledGrok, ExpandOptions};
 use crate::filters::grok::library::{builtin, PatternLibrary};
 use crate::filters::grok::EcsMode;
@@ -206,5 +206,5 @@ fn nest(captures: Vec<(String, Value)>) -> Value {
             e.fields_mut().insert(name, value);
         }
     }
-    Value::Object(std::mem::take::<Map>(e.fields_mut()))
+    Value::Object(std::mem::take(e.fields_mut()).into_map())
 }

@@ -5,7 +5,7 @@
 //! blank lines (keep-alives some shippers send) give none.
 
 use super::{JSON_PARSE_FAILURE_TAG, LINE_TRUNCATED_TAG};
-use crate::event::{Event, Map, Value};
+use crate::event::{Event, Fields, Value};
 use chrono::{DateTime, Utc};
 
 pub fn decode_line(line: &[u8], truncated: bool, now: DateTime<Utc>, out: &mut Vec<Event>) {
@@ -23,8 +23,8 @@ pub fn decode_line(line: &[u8], truncated: bool, now: DateTime<Utc>, out: &mut V
 
 /// One JSON text to events; shared with the `json` codec and filter.
 pub fn decode_document(text: &[u8], now: DateTime<Utc>, out: &mut Vec<Event>) {
-    // The common case first: an object, deserialised straight into the field map.
-    if let Ok(map) = serde_json::from_slice::<Map>(text) {
+    // The common case first: an object, deserialised straight into the event's fields.
+    if let Ok(map) = serde_json::from_slice::<Fields>(text) {
         out.push(Event::from_map(map, now));
         return;
     }

@@ -2,16 +2,18 @@
 //!
 //! An event has three stores, as in Logstash: `@timestamp` (kept typed, so index names and date
 //! comparisons never re-parse it), `@metadata` (travels with the event, is readable by filters and
-//! conditionals, and is never serialised by an output), and the ordinary fields — an ordered
-//! JSON-like map that holds `tags` and `@version` too. Values are `serde_json::Value`, whose
-//! ordered map keeps the order fields arrived in.
+//! conditionals, and is never serialised by an output), and the ordinary fields — [`Fields`], in
+//! the order they arrived, holding `tags` and `@version` too. Values are `serde_json::Value`;
+//! nested hashes are its (key-ordered) maps.
 
 mod field_ref;
+mod fields;
 pub mod joda;
 mod template;
 pub mod timestamp;
 
 pub use field_ref::{FieldRef, FieldRefError, Segment};
+pub use fields::{Entry, Fields};
 pub use serde_json::Value;
 pub use template::{write_value as template_value, Template, TemplateError};
 
@@ -27,7 +29,7 @@ pub const TIMESTAMP_PARSE_FAILURE: &str = "_timestampparsefailure";
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Event {
-    fields: Map,
+    fields: Fields,
     timestamp: DateTime<Utc>,
     metadata: Map,
 }
@@ -57,7 +59,7 @@ impl Event {
 
     /// A new event with a given timestamp (inputs stamp a whole read with one clock call).
     pub fn at(timestamp: DateTime<Utc>) -> Event {
-        let mut fields = Map::new();
+        let mut fields = Fields::with_capacity(8);
         fields.insert("@version".to_string(), Value::String("1".to_string()));
         Event { fields, timestamp, metadata: Map::new() }
     }
@@ -72,11 +74,11 @@ impl Event {
     /// Build an event from a decoded JSON object, as the json codecs do: `@timestamp` is parsed
     /// (a bad one is kept in `_@timestamp` and tagged), `@metadata` goes to the metadata store,
     /// and `@version` defaults to "1".
-    pub fn from_map(mut fields: Map, now: DateTime<Utc>) -> Event {
-        // Keys are sorted, so when the first one sorts after "@version" the document holds none
-        // of the three special keys: skip their three lookups (most documents are like that).
-        if fields.keys().next().is_none_or(|first| first.as_str() > "@version") {
-            fields.insert("@version".to_string(), Value::String("1".to_string()));
+    pub fn from_map(fields: impl Into<Fields>, now: DateTime<Utc>) -> Event {
+        let mut fields = fields.into();
+        // Most documents hold none of the three special keys: one scan for a leading '@'.
+        if !fields.keys().any(|k| k.starts_with('@')) {
+            fields.insert_first("@version".to_string(), Value::String("1".to_string()));
             return Event { fields, timestamp: now, metadata: Map::new() };
         }
         let mut timestamp = now;
@@ -97,7 +99,7 @@ impl Event {
             None => Map::new(),
         };
         if !fields.contains_key("@version") {
-            fields.insert("@version".to_string(), Value::String("1".to_string()));
+            fields.insert_first("@version".to_string(), Value::String("1".to_string()));
         }
         let mut e = Event { fields, timestamp, metadata };
         if let Some(bad) = bad_timestamp {
@@ -116,11 +118,11 @@ impl Event {
     }
 
     /// The ordinary fields (no `@timestamp`, no `@metadata`).
-    pub fn fields(&self) -> &Map {
+    pub fn fields(&self) -> &Fields {
         &self.fields
     }
 
-    pub fn fields_mut(&mut self) -> &mut Map {
+    pub fn fields_mut(&mut self) -> &mut Fields {
         &mut self.fields
     }
 
@@ -138,7 +140,7 @@ impl Event {
             FieldRef::Timestamp => Some(Cow::Owned(Value::String(timestamp::to_iso8601(self.timestamp)))),
             FieldRef::Metadata(path) if path.is_empty() => Some(Cow::Owned(Value::Object(self.metadata.clone()))),
             FieldRef::Metadata(path) => lookup(&self.metadata, path).map(Cow::Borrowed),
-            FieldRef::Field(path) => lookup(&self.fields, path).map(Cow::Borrowed),
+            FieldRef::Field(path) => lookup_fields(&self.fields, path).map(Cow::Borrowed),
         }
     }
 
@@ -149,7 +151,7 @@ impl Event {
             FieldRef::Timestamp => None,
             FieldRef::Metadata(path) if path.is_empty() => None,
             FieldRef::Metadata(path) => lookup(&self.metadata, path),
-            FieldRef::Field(path) => lookup(&self.fields, path),
+            FieldRef::Field(path) => lookup_fields(&self.fields, path),
         }
     }
 
@@ -158,7 +160,10 @@ impl Event {
             FieldRef::Timestamp => None,
             FieldRef::Metadata(path) if path.is_empty() => None,
             FieldRef::Metadata(path) => lookup_mut(&mut self.metadata, path),
-            FieldRef::Field(path) => lookup_mut(&mut self.fields, path),
+            FieldRef::Field(path) => {
+                let (first, rest) = path.split_first()?;
+                descend_mut(self.fields.get_mut(&first.key)?, rest)
+            }
         }
     }
 
@@ -196,7 +201,7 @@ impl Event {
                 }),
             },
             FieldRef::Metadata(path) => insert(&mut self.metadata, path, value, r),
-            FieldRef::Field(path) => insert(&mut self.fields, path, value, r),
+            FieldRef::Field(path) => insert_fields(&mut self.fields, path, value, r),
         }
     }
 
@@ -207,7 +212,11 @@ impl Event {
                 Some(Value::Object(std::mem::take(&mut self.metadata)))
             }
             FieldRef::Metadata(path) => remove(&mut self.metadata, path),
-            FieldRef::Field(path) => remove(&mut self.fields, path),
+            FieldRef::Field(path) => {
+                let (last, parents) = path.split_last()?;
+                let Some((first, between)) = parents.split_first() else { return self.fields.remove(&last.key) };
+                remove_from(descend_mut(self.fields.get_mut(&first.key)?, between)?, last)
+            }
         }
     }
 
@@ -266,7 +275,7 @@ impl Event {
 
     /// The event as one JSON value (with `@timestamp` as a string, without `@metadata`).
     pub fn to_value(&self) -> Value {
-        let mut m = Map::with_capacity(self.fields.len() + 1);
+        let mut m = Map::new();
         m.insert("@timestamp".to_string(), Value::String(timestamp::to_iso8601(self.timestamp)));
         for (k, v) in &self.fields {
             m.insert(k.clone(), v.clone());
@@ -329,13 +338,44 @@ fn lookup<'a>(root: &'a Map, path: &[Segment]) -> Option<&'a Value> {
     Some(v)
 }
 
+fn lookup_fields<'a>(root: &'a Fields, path: &[Segment]) -> Option<&'a Value> {
+    let (first, rest) = path.split_first()?;
+    let mut v = root.get(&first.key)?;
+    for seg in rest {
+        v = step(v, seg)?;
+    }
+    Some(v)
+}
+
 fn lookup_mut<'a>(root: &'a mut Map, path: &[Segment]) -> Option<&'a mut Value> {
     let (first, rest) = path.split_first()?;
-    let mut v = root.get_mut(&*first.key)?;
-    for seg in rest {
+    descend_mut(root.get_mut(&*first.key)?, rest)
+}
+
+fn descend_mut<'a>(mut v: &'a mut Value, path: &[Segment]) -> Option<&'a mut Value> {
+    for seg in path {
         v = step_mut(v, seg)?;
     }
     Some(v)
+}
+
+/// `insert` for the top level: the first step is in the fields, the rest in nested hashes.
+fn insert_fields(root: &mut Fields, path: &[Segment], value: Value, r: &FieldRef) -> Result<(), SetError> {
+    let Some((first, rest)) = path.split_first() else { return Ok(()) };
+    if rest.is_empty() {
+        root.insert(first.key.to_string(), value);
+        return Ok(());
+    }
+    let slot = root.entry(&first.key).or_insert_with(|| Value::Object(Map::new()));
+    if slot.is_null() {
+        *slot = Value::Object(Map::new());
+    }
+    match slot {
+        Value::Object(m) => insert(m, rest, value, r),
+        // `[list][0][x]`: descend into an existing element.
+        Value::Array(a) => insert_into_array(a, rest, value, r),
+        other => Err(SetError::NotAContainer { path: r.to_string(), at: first.key.to_string(), found: type_name(other) }),
+    }
 }
 
 fn insert(root: &mut Map, path: &[Segment], value: Value, r: &FieldRef) -> Result<(), SetError> {
@@ -395,7 +435,10 @@ fn remove(root: &mut Map, path: &[Segment]) -> Option<Value> {
     if parents.is_empty() {
         return root.remove(&*last.key);
     }
-    let parent = lookup_mut(root, parents)?;
+    remove_from(lookup_mut(root, parents)?, last)
+}
+
+fn remove_from(parent: &mut Value, last: &Segment) -> Option<Value> {
     match parent {
         Value::Object(m) => m.remove(&*last.key),
         Value::Array(a) => {

@@ -30,7 +30,7 @@ use crate::config::args::{Args, EnvLookup};
 use crate::config::ast::Span;
 use crate::config::compile::BuildContext;
 use crate::config::error::{did_you_mean, ConfigError};
-use crate::event::{Event, FieldRef, Map, Value};
+use crate::event::{Entry, Event, FieldRef, Map, Value};
 use cache::Lru;
 use database::{Database, Miss};
 use fields::GeoField;
@@ -257,7 +257,7 @@ impl GeoIp {
         // the question and the insert.
         if let FieldRef::Field(path) = &self.target {
             if let [segment] = path.as_slice() {
-                if let serde_json::map::Entry::Vacant(slot) = event.fields_mut().entry(&*segment.key) {
+                if let Entry::Vacant(slot) = event.fields_mut().entry(&segment.key) {
                     slot.insert(Value::Object(fragment.clone()));
                     return Outcome::Matched;
                 }

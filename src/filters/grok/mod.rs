@@ -32,7 +32,7 @@ use super::{Filter, Outcome};
 use crate::config::args::{Args, HashValue};
 use crate::config::compile::BuildContext;
 use crate::config::error::ConfigError;
-use crate::event::{Event, FieldRef, Segment, Value};
+use crate::event::{Entry, Event, FieldRef, Segment, Value};
 use std::path::Path;
 
 /// The tag for an event no expression matched.
@@ -320,6 +320,7 @@ impl Grok {
     }
 
     fn apply(&self, event: &mut Event, source: &SourceField, found: Vec<(usize, usize, Value)>) {
+        event.fields_mut().reserve(found.len());
         for (e, s, value) in found {
             let slot = &source.expressions[e].slots[s];
             store(event, slot, value);
@@ -333,10 +334,10 @@ fn store(event: &mut Event, slot: &Slot, value: Value) {
     if let FieldRef::Field(path) = &slot.field {
         if let [segment] = path.as_slice() {
             match event.fields_mut().entry(&*segment.key) {
-                serde_json::map::Entry::Vacant(e) => {
+                Entry::Vacant(e) => {
                     e.insert(value);
                 }
-                serde_json::map::Entry::Occupied(mut e) => merge(e.get_mut(), value, slot),
+                Entry::Occupied(existing) => merge(existing, value, slot),
             }
             return;
         }

@@ -323,7 +323,7 @@ impl NewFields {
         if !self.tags.is_empty() {
             self.list.push(("tags".to_owned(), Value::Array(self.tags.iter().map(|t| Value::String((*t).to_owned())).collect())));
         }
-        let mut event = Event::from_map(self.list.into_iter().collect(), now);
+        let mut event = Event::from_map(self.list.into_iter().collect::<crate::event::Fields>(), now);
         if let Some(t) = self.time {
             event.set_timestamp(t);
         }
