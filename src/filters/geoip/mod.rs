@@ -67,8 +67,10 @@ struct Lookups {
     wanted: Vec<GeoField>,
     ecs: bool,
     /// One per worker thread (each of `cache_size` entries): the workers neither wait for
-    /// each other nor pass the cache's lines and the answers' reference counts between cores.
-    cache: ThreadLocal<RefCell<Lru<IpAddr, Arc<Answer>>>>,
+    /// each other nor pass the cache's lines between cores. An answer is borrowed from the
+    /// cache while it is written to the event, not shared by reference count: an atomic count
+    /// right after copying the answer would wait for all those stores.
+    cache: ThreadLocal<RefCell<Lru<IpAddr, Answer>>>,
     cache_size: usize,
 }
 
@@ -231,10 +233,10 @@ impl Filter for GeoIp {
             event.add_tag(DATABASE_UNAVAILABLE);
             return Outcome::Failed(DATABASE_UNAVAILABLE);
         };
-        match &*lookups.answer(ip) {
+        lookups.with_answer(ip, |answer| match answer {
             Answer::Found(fragment) => self.write(event, fragment),
             Answer::Missed => self.fail(event, true),
-        }
+        })
     }
 }
 
@@ -280,14 +282,15 @@ impl GeoIp {
 }
 
 impl Lookups {
-    fn answer(&self, ip: IpAddr) -> Arc<Answer> {
+    fn with_answer<R>(&self, ip: IpAddr, use_it: impl FnOnce(&Answer) -> R) -> R {
         let mut cache = self.cache.get_or(|| RefCell::new(Lru::new(self.cache_size))).borrow_mut();
         if let Some(hit) = cache.get(&ip) {
-            return Arc::clone(hit);
+            return use_it(hit);
         }
-        let answer = Arc::new(self.look_up(ip));
-        cache.put(ip, Arc::clone(&answer));
-        answer
+        let answer = self.look_up(ip);
+        let result = use_it(&answer);
+        cache.put(ip, answer);
+        result
     }
 
     fn look_up(&self, ip: IpAddr) -> Answer {
