@@ -1476,8 +1476,16 @@ impl<'a> Cur<'a> {
                 }
             }
         };
+        // Most names differ from the text in their first letter: pass over those at once.
+        let first = text.as_bytes().first().copied().filter(u8::is_ascii);
+        let other_letter = |name: &str| {
+            first.zip(name.as_bytes().first()).is_some_and(|(t, n)| n.is_ascii() && !t.eq_ignore_ascii_case(n))
+        };
         for list in lists {
             for (i, name) in list.iter().enumerate() {
+                if other_letter(name) {
+                    continue;
+                }
                 consider(name, i as u8);
                 if let Some(bare) = name.strip_suffix('.') {
                     consider(bare, i as u8);
