@@ -86,9 +86,17 @@ pub fn free_port() -> u16 {
 }
 
 /// Wait until something listens on the port.
+///
+/// A connection to a loopback port nobody listens on can still succeed: when the kernel picks
+/// that same port as the connection's own source port, the socket connects to itself (TCP
+/// simultaneous open). Such a connection says nothing about a listener, so it does not count.
 pub fn wait_listening(port: u16, limit: Duration) {
     let start = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+    let listening = || match std::net::TcpStream::connect(("127.0.0.1", port)) {
+        Ok(s) => s.local_addr().ok() != s.peer_addr().ok(),
+        Err(_) => false,
+    };
+    while !listening() {
         assert!(start.elapsed() < limit, "nothing listening on {port} after {limit:?}");
         std::thread::sleep(Duration::from_millis(20));
     }
