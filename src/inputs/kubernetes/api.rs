@@ -292,6 +292,8 @@ impl PodCache {
         let now = Instant::now();
         let gone: Vec<String> = g.pods.keys().filter(|u| !fresh.contains_key(*u)).cloned().collect();
         let kept: Vec<(String, Arc<PodInfo>)> = gone.iter().filter_map(|u| g.pods.get(u).map(|p| (u.clone(), p.clone()))).collect();
+        // A pod the list holds is alive, whatever a watch said before.
+        g.deleted.retain(|(_, u)| !fresh.contains_key(u));
         g.pods = fresh;
         for (u, p) in kept {
             g.deleted.push((now, u.clone()));
@@ -503,6 +505,42 @@ impl Watcher {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    fn pod(uid: &str, name: &str) -> PodInfo {
+        PodInfo::from_json(&json!({"metadata": {"uid": uid, "name": name, "namespace": "web"}}), true, false).unwrap()
+    }
+
+    /// A deleted pod (a watch's DELETED, or absent from a new list) keeps its metadata for a
+    /// while, so the lines its containers wrote last are still enriched; a pod that comes back
+    /// is no longer due to go; after the grace period it is gone.
+    #[test]
+    fn deleted_pods_are_kept_a_while_then_forgotten() {
+        let cache = PodCache::default();
+        cache.upsert(pod("a", "pod-a"));
+        cache.upsert(pod("b", "pod-b"));
+        cache.upsert(pod("c", "pod-c"));
+        let version = cache.version();
+        cache.delete("a");
+        cache.delete("b");
+        assert_eq!(cache.get(Some("a"), None, None).map(|p| p.name.clone()).as_deref(), Some("pod-a"));
+        assert!(cache.get(None, Some("web"), Some("pod-b")).is_some(), "found by namespace and name too");
+        cache.upsert(pod("b", "pod-b"));
+        assert!(cache.version() > version);
+        cache.upsert(pod("d", "pod-d"));
+        cache.delete("d");
+        // A new list without c (deleted too) and with a (alive after all).
+        cache.replace_all(vec![pod("a", "pod-a"), pod("b", "pod-b")]);
+        assert!(cache.get(Some("c"), None, None).is_some());
+
+        let later = Instant::now() + KEEP_DELETED + Duration::from_secs(1);
+        let mut g = cache.inner.write();
+        cache.expire(&mut g, later);
+        drop(g);
+        assert!(cache.get(Some("d"), None, None).is_none(), "d was deleted by the watch and is gone");
+        assert!(cache.get(Some("c"), None, None).is_none(), "c left the list and is gone");
+        assert!(cache.get(Some("b"), None, None).is_some(), "b came back and stays");
+        assert!(cache.get(Some("a"), None, None).is_some(), "a is in the newest list and stays");
+    }
 
     #[test]
     fn a_pod_becomes_filebeat_shaped_fields() {
