@@ -165,44 +165,36 @@ impl Fields {
         Iter(self.entries.iter())
     }
 
-    pub fn iter_mut(&mut self) -> impl Iterator<Item = (&String, &mut Value)> {
-        self.entries.iter_mut().map(|(k, v)| (&*k, v))
-    }
-
     pub fn keys(&self) -> impl Iterator<Item = &String> {
         self.entries.iter().map(|(k, _)| k)
-    }
-
-    pub fn values(&self) -> impl Iterator<Item = &Value> {
-        self.entries.iter().map(|(_, v)| v)
-    }
-
-    /// The fields as a JSON hash.
-    pub fn to_map(&self) -> Map {
-        self.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
     }
 
     pub fn into_map(self) -> Map {
         self.entries.into_iter().collect()
     }
 
-    /// Keep the last value of each repeated key, at the place of its first occurrence (a JSON
-    /// document may repeat a key; the last one counts, as `serde_json` reads it).
-    fn dedup(&mut self) {
-        let n = self.entries.len();
-        let repeated = if n <= 32 {
-            (1..n).any(|i| self.entries[..i].iter().any(|(k, _)| *k == self.entries[i].0))
-        } else {
+    /// Fields from a JSON object's entries in document order. A document may repeat a key: the
+    /// last value counts, at the place of the first (as `serde_json` reads it).
+    fn from_document(entries: Vec<(String, Value)>) -> Fields {
+        let n = entries.len();
+        if n <= 32 {
+            let mut fields = Fields::with_capacity(n);
+            for (k, v) in entries {
+                fields.insert(k, v);
+            }
+            return fields;
+        }
+        // Longer documents: a hash set instead of n² comparisons.
+        let unique = {
             let mut seen = std::collections::HashSet::with_capacity(n);
-            !self.entries.iter().all(|(k, _)| seen.insert(k.as_str()))
+            entries.iter().all(|(k, _)| seen.insert(k.as_str()))
         };
-        if !repeated {
-            self.tags = self.entries.iter().map(|(k, _)| tag(k)).collect();
-            return;
+        if unique {
+            return Fields::from_entries(entries);
         }
         let mut out: Vec<(String, Value)> = Vec::with_capacity(n);
         let mut at: std::collections::HashMap<String, usize> = std::collections::HashMap::with_capacity(n);
-        for (k, v) in self.entries.drain(..) {
+        for (k, v) in entries {
             match at.get(&k) {
                 Some(&i) => out[i].1 = v,
                 None => {
@@ -211,7 +203,7 @@ impl Fields {
                 }
             }
         }
-        *self = Fields::from_entries(out);
+        Fields::from_entries(out)
     }
 }
 
@@ -249,9 +241,7 @@ impl IntoIterator for Fields {
 
 impl FromIterator<(String, Value)> for Fields {
     fn from_iter<I: IntoIterator<Item = (String, Value)>>(iter: I) -> Fields {
-        let mut f = Fields { entries: iter.into_iter().collect(), tags: Vec::new() };
-        f.dedup();
-        f
+        Fields::from_document(iter.into_iter().collect())
     }
 }
 
@@ -310,9 +300,7 @@ impl<'de> Deserialize<'de> for Fields {
                 while let Some(entry) = access.next_entry::<String, Value>()? {
                     entries.push(entry);
                 }
-                let mut fields = Fields { entries, tags: Vec::new() };
-                fields.dedup();
-                Ok(fields)
+                Ok(Fields::from_document(entries))
             }
         }
         deserializer.deserialize_map(FieldsVisitor)
@@ -387,7 +375,7 @@ mod tests {
         let f: Fields = serde_json::from_str(&text).unwrap();
         let m: Map = serde_json::from_str(&text).unwrap();
         assert_eq!(f.len(), m.len());
-        assert_eq!(f.to_map(), m);
+        assert_eq!(f.clone().into_map(), m);
         assert_eq!(f["k7"], json!("last"));
     }
 

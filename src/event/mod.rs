@@ -331,17 +331,16 @@ fn step_mut<'a>(v: &'a mut Value, seg: &Segment) -> Option<&'a mut Value> {
 
 fn lookup<'a>(root: &'a Map, path: &[Segment]) -> Option<&'a Value> {
     let (first, rest) = path.split_first()?;
-    let mut v = root.get(&*first.key)?;
-    for seg in rest {
-        v = step(v, seg)?;
-    }
-    Some(v)
+    descend(root.get(&*first.key)?, rest)
 }
 
 fn lookup_fields<'a>(root: &'a Fields, path: &[Segment]) -> Option<&'a Value> {
     let (first, rest) = path.split_first()?;
-    let mut v = root.get(&first.key)?;
-    for seg in rest {
+    descend(root.get(&first.key)?, rest)
+}
+
+fn descend<'a>(mut v: &'a Value, path: &[Segment]) -> Option<&'a Value> {
+    for seg in path {
         v = step(v, seg)?;
     }
     Some(v)
@@ -367,6 +366,22 @@ fn insert_fields(root: &mut Fields, path: &[Segment], value: Value, r: &FieldRef
         return Ok(());
     }
     let slot = root.entry(&first.key).or_insert_with(|| Value::Object(Map::new()));
+    insert_below(slot, &first.key, rest, value, r)
+}
+
+fn insert(root: &mut Map, path: &[Segment], value: Value, r: &FieldRef) -> Result<(), SetError> {
+    let Some((first, rest)) = path.split_first() else { return Ok(()) };
+    if rest.is_empty() {
+        root.insert(first.key.to_string(), value);
+        return Ok(());
+    }
+    let slot = root.entry(&*first.key).or_insert_with(|| Value::Object(Map::new()));
+    insert_below(slot, &first.key, rest, value, r)
+}
+
+/// Write `value` at `rest` below `slot`, the value at `key` (an empty hash when it was just
+/// made): a null becomes a hash, an array is entered by index, anything else is an error.
+fn insert_below(slot: &mut Value, key: &str, rest: &[Segment], value: Value, r: &FieldRef) -> Result<(), SetError> {
     if slot.is_null() {
         *slot = Value::Object(Map::new());
     }
@@ -374,39 +389,8 @@ fn insert_fields(root: &mut Fields, path: &[Segment], value: Value, r: &FieldRef
         Value::Object(m) => insert(m, rest, value, r),
         // `[list][0][x]`: descend into an existing element.
         Value::Array(a) => insert_into_array(a, rest, value, r),
-        other => Err(SetError::NotAContainer { path: r.to_string(), at: first.key.to_string(), found: type_name(other) }),
+        other => Err(SetError::NotAContainer { path: r.to_string(), at: key.to_string(), found: type_name(other) }),
     }
-}
-
-fn insert(root: &mut Map, path: &[Segment], value: Value, r: &FieldRef) -> Result<(), SetError> {
-    let Some((last, parents)) = path.split_last() else { return Ok(()) };
-    let mut map = root;
-    for (depth, seg) in parents.iter().enumerate() {
-        let slot = map.entry(&*seg.key).or_insert_with(|| Value::Object(Map::new()));
-        let slot = match slot {
-            Value::Array(a) => {
-                // `[list][0][x]`: descend into an existing element.
-                return insert_into_array(a, &path[depth + 1..], value, r);
-            }
-            Value::Null => {
-                *slot = Value::Object(Map::new());
-                slot
-            }
-            other => other,
-        };
-        match slot {
-            Value::Object(m) => map = m,
-            other => {
-                return Err(SetError::NotAContainer {
-                    path: r.to_string(),
-                    at: seg.key.to_string(),
-                    found: type_name(other),
-                })
-            }
-        }
-    }
-    map.insert(last.key.to_string(), value);
-    Ok(())
 }
 
 fn insert_into_array(a: &mut [Value], path: &[Segment], value: Value, r: &FieldRef) -> Result<(), SetError> {

@@ -86,7 +86,7 @@ fn fill(reader: &QueueReader, pending: &mut Option<Chunk>, settings: &PipelineSe
     let mut batch = Batch { events: Vec::with_capacity(settings.batch_size), acks: Vec::new() };
     let mut deadline: Option<Instant> = None;
     loop {
-        let chunk = match pending.take() {
+        let mut chunk = match pending.take() {
             Some(c) => c,
             None => match reader.try_recv() {
                 Some(c) => c,
@@ -108,7 +108,6 @@ fn fill(reader: &QueueReader, pending: &mut Option<Chunk>, settings: &PipelineSe
             },
         };
         deadline.get_or_insert_with(|| Instant::now() + settings.batch_delay);
-        let mut chunk = chunk;
         reader.make_events(&mut chunk);
         let Chunk { mut events, ack, .. } = chunk;
         let room = settings.batch_size - batch.events.len();

@@ -100,7 +100,7 @@ impl Run {
                 HirKind::Literal(literal) if run.is_none() => lead.extend_from_slice(&literal.0),
                 HirKind::Literal(literal) => trail.extend_from_slice(&literal.0),
                 HirKind::Capture(group) if run.is_none() => {
-                    let slot = group.name.as_deref()?.strip_prefix('g')?.parse::<usize>().ok()?;
+                    let slot = slot_named(group.name.as_deref()?)?;
                     let HirKind::Repetition(rep) = group.sub.kind() else { return None };
                     if !rep.greedy || rep.max.is_some() {
                         return None;
@@ -130,6 +130,11 @@ impl Run {
         }
         Some((end + self.trail.len(), (start, end)))
     }
+}
+
+/// The slot of capture group `gK`.
+fn slot_named(name: &str) -> Option<usize> {
+    name.strip_prefix('g')?.parse().ok()
 }
 
 /// Which bytes a class holds; `None` for a class of characters beyond ASCII.
@@ -182,21 +187,27 @@ struct Builder {
 }
 
 impl Builder {
-    fn compile(&mut self, items: &[Hir]) -> Option<usize> {
+    /// Compile `items` as one regex; `searched` when only where its match ends is asked (a
+    /// piece whose groups the capture engine resolves needs no DFA).
+    fn compile(&mut self, items: &[Hir], searched: bool) -> Option<usize> {
         // The printed form of an HIR parses back to the same HIR; the capture groups keep their
         // `gK` names, which is how their slots are found.
         let text = Hir::concat(items.to_vec()).to_string();
         let regex = meta::Regex::builder().syntax(self.config).build(&text).ok()?;
-        let dense = dense::Builder::new()
-            .syntax(self.config)
-            .configure(
-                dense::DFA::config()
-                    .start_kind(StartKind::Anchored)
-                    .dfa_size_limit(Some(DENSE_DFA_LIMIT))
-                    .determinize_size_limit(Some(4 * DENSE_DFA_LIMIT)),
-            )
-            .build(&text)
-            .ok();
+        let dense = if searched {
+            dense::Builder::new()
+                .syntax(self.config)
+                .configure(
+                    dense::DFA::config()
+                        .start_kind(StartKind::Anchored)
+                        .dfa_size_limit(Some(DENSE_DFA_LIMIT))
+                        .determinize_size_limit(Some(4 * DENSE_DFA_LIMIT)),
+                )
+                .build(&text)
+                .ok()
+        } else {
+            None
+        };
         self.regexes.push(regex);
         self.dense.push(dense);
         Some(self.regexes.len() - 1)
@@ -234,13 +245,13 @@ impl Builder {
             if slot >= self.slots {
                 return None;
             }
-            return Some(Piece::Single { regex: self.compile(&items)?, slot, lead, trail });
+            return Some(Piece::Single { regex: self.compile(&items, true)?, slot, lead, trail });
         }
         if depth < MAX_DEPTH {
             if let Some(branches) = branches(&items) {
                 let mut out = Vec::with_capacity(branches.len());
                 for whole in branches {
-                    let check = self.compile(&whole)?;
+                    let check = self.compile(&whole, true)?;
                     let pieces = self.cut(Hir::concat(whole), depth + 1)?;
                     let mut slots = Vec::new();
                     slots_of(&pieces, &mut slots);
@@ -249,10 +260,11 @@ impl Builder {
                 return Some(Piece::Branches(out));
             }
         }
-        let regex = self.compile(&items)?;
+        let plain = items.iter().all(|item| item.properties().explicit_captures_len() == 0);
+        let regex = self.compile(&items, plain)?;
         let names = self.regexes[regex].group_info().pattern_names(regex_automata::PatternID::ZERO);
         let map: Vec<(usize, usize)> =
-            names.enumerate().filter_map(|(i, name)| Some((i, name?.strip_prefix('g')?.parse().ok()?))).collect();
+            names.enumerate().filter_map(|(i, name)| Some((i, slot_named(name?)?))).collect();
         if map.iter().any(|&(_, slot)| slot >= self.slots) {
             return None;
         }
@@ -410,7 +422,7 @@ fn single(items: &[Hir]) -> Option<(usize, usize, usize)> {
             HirKind::Literal(literal) => trail += literal.0.len(),
             HirKind::Look(_) | HirKind::Empty => {}
             HirKind::Capture(group) if slot.is_none() && group.sub.properties().explicit_captures_len() == 0 => {
-                slot = Some(group.name.as_deref().and_then(|n| n.strip_prefix('g')?.parse::<usize>().ok())?);
+                slot = Some(slot_named(group.name.as_deref()?)?);
             }
             _ => return None,
         }
